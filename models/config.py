@@ -1,0 +1,32 @@
+"""Typed configuration dataclasses to and from JSON, so every model folder records its settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, TypeVar
+
+Config = TypeVar("Config")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a (nested) configuration dataclass."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(kind: type[Config], values: dict[str, Any]) -> Config:
+    """Rebuild ``kind`` from :func:`to_dict` output; unknown keys are an error, not ignored."""
+    hints = typing.get_type_hints(kind)
+    names = {field.name for field in dataclasses.fields(kind)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown {kind.__name__} settings: {', '.join(sorted(unknown))}")
+    arguments = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = from_dict(hint, value)
+        elif typing.get_origin(hint) is tuple:
+            value = tuple(value)
+        arguments[name] = value
+    return kind(**arguments)

@@ -1,0 +1,101 @@
+"""Run a trained model: ``python run_model.py MODEL DATA OUTPUTS [--allow-failures] [-v]``.
+
+Writes one challenge output CSV per patient (murmur) or record (ECG). With ``--allow-failures``
+a patient or record that cannot be processed gets an output file without predictions, every
+other output is still written, the failures are listed at the end and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from models.outputs import write_outputs
+
+from models.errors import DataError
+from models.tasks import model_task
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model_folder", help="folder of a model trained by train_model.py")
+    parser.add_argument("data_folder", help="challenge data folder to run the model on")
+    parser.add_argument("output_folder", help="folder to write the output CSV files to")
+    parser.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="continue past patients/records that fail, then exit 1",
+    )
+    parser.add_argument(
+        "--device", help="torch device, e.g. cpu or cuda (default: cuda if present)"
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more progress output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return parser.parse_args(argv)
+
+
+def run(
+    model_folder: str,
+    data_folder: str,
+    output_folder: str,
+    allow_failures: bool = False,
+    verbose: int = 1,
+    device: str | None = None,
+) -> list[str]:
+    """Write every output; return one line per failure (only possible with ``allow_failures``)."""
+    task = model_task(model_folder)
+    model = task.load(model_folder, device=device)
+    if not Path(data_folder).is_dir():
+        raise DataError(data_folder, "data folder does not exist")
+    items = task.find_items(data_folder)
+    if not items:
+        raise DataError(data_folder, f"no {task.TASK} data found in the folder")
+    Path(output_folder).mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    started = time.perf_counter()
+    for number, path in enumerate(items, start=1):
+        try:
+            identifier, classes, labels, probabilities = task.predict_file(model, path)
+        except Exception as error:
+            if not allow_failures:
+                raise
+            reason = str(error) if isinstance(error, DataError) else f"{path}: {error!r}"
+            failures.append(reason)
+            identifier, classes, labels, probabilities = path.stem, [], [], []
+        write_outputs(
+            Path(output_folder) / f"{path.stem}.csv", identifier, classes, labels, probabilities
+        )
+        if verbose > 1 or (verbose and (number % 100 == 0 or number == len(items))):
+            print(f"ran {number}/{len(items)} ({time.perf_counter() - started:.1f} s)")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    verbose = 0 if arguments.quiet else arguments.verbose
+    try:
+        failures = run(
+            arguments.model_folder,
+            arguments.data_folder,
+            arguments.output_folder,
+            arguments.allow_failures,
+            verbose,
+            arguments.device,
+        )
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if failures:
+        print(f"{len(failures)} failed (their output files hold no predictions):", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    if verbose:
+        print(f"outputs written to {arguments.output_folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
