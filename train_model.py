@@ -19,6 +19,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="task of the data (default: detected from the files)",
     )
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the task's setting)")
     parser.add_argument(
         "--device", help="torch device, e.g. cpu or cuda (default: cuda if present)"
     )
@@ -34,9 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         task = detect_task(arguments.data_folder) if arguments.task == "auto" else arguments.task
         if verbose:
             print(f"task: {task}")
-        task_module(task).train(
-            arguments.data_folder, arguments.model_folder, verbose=verbose, device=arguments.device
-        )
+        module = task_module(task)
+        config = module.default_config()
+        if arguments.epochs is not None:
+            config.train.epochs = arguments.epochs
+        module.train(arguments.data_folder, arguments.model_folder, config, verbose, arguments.device)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

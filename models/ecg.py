@@ -54,6 +54,10 @@ class EcgConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, batch_size=32))
 
 
+def default_config() -> EcgConfig:
+    return EcgConfig()
+
+
 @dataclass
 class EcgModel:
     """A trained ECG model ready to run on records."""

@@ -55,6 +55,10 @@ class MurmurConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=25, batch_size=32))
 
 
+def default_config() -> MurmurConfig:
+    return MurmurConfig()
+
+
 class MurmurNet(nn.Module):
     """Waveform windows → per-example standardised log-mel spectrograms → network logits."""
 

@@ -1,7 +1,8 @@
 """Which task a data or model folder belongs to, and the module that handles it.
 
-Every task module offers the same functions: ``find_items(folder)``, ``train(data, model,
-verbose=...)``, ``load(model)`` and ``predict_file(model, path)``.
+Every task module offers the same functions: ``default_config()``, ``find_items(folder)``,
+``train(data, model, config, verbose, device)``, ``load(model, device)`` and
+``predict_file(model, path)``.
 """
 
 from __future__ import annotations
