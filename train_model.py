@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         config = module.default_config()
         if arguments.epochs is not None:
             config.train.epochs = arguments.epochs
-        module.train(arguments.data_folder, arguments.model_folder, config, verbose, arguments.device)
+        module.train(
+            arguments.data_folder, arguments.model_folder, config, verbose, arguments.device
+        )
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

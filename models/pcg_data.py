@@ -207,18 +207,13 @@ def load_recording(folder: str | Path, patient: Patient, entry: RecordingEntry) 
     wav = recording_path(folder, patient, entry.wav)
     if not wav.is_file():
         raise DataError(patient.source, f"recording {entry.wav!r} does not exist")
-    try:
-        signal, frequency = soundfile.read(wav, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
-        raise DataError(wav, f"unreadable audio ({error})") from None
-    if signal.shape[1] != 1:
-        raise DataError(wav, f"expected mono audio, found {signal.shape[1]} channels")
+    signal, frequency = load_wav(wav)
     if frequency != patient.frequency:
         raise DataError(
             wav, f"sampled at {frequency} Hz but the patient file says {patient.frequency:g} Hz"
         )
     _check_length(folder, patient, entry, len(signal))
-    return signal[:, 0]
+    return signal
 
 
 def _check_length(folder: str | Path, patient: Patient, entry: RecordingEntry, frames: int) -> None:
@@ -266,3 +261,28 @@ def as_audio(recording: np.ndarray) -> np.ndarray:
         scale = float(np.iinfo(recording.dtype).max) + 1.0
         return (recording.astype(np.float32) / scale).ravel()
     return recording.astype(np.float32).ravel()
+
+
+def read_2016_reference(folder: str | Path) -> dict[str, int]:
+    """Labels of a 2016 challenge folder from ``REFERENCE.csv``: name → 1 abnormal, -1 normal."""
+    path = Path(folder) / "REFERENCE.csv"
+    labels: dict[str, int] = {}
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, _, label = line.strip().partition(",")
+        if label.strip() not in ("1", "-1"):
+            raise DataError(path, f"line {number} must be 'NAME,1' or 'NAME,-1', got {line!r}")
+        labels[name.strip()] = int(label)
+    return labels
+
+
+def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """A mono wav as float32 in [-1, 1) and its sampling rate."""
+    try:
+        signal, frequency = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
+        raise DataError(path, f"unreadable audio ({error})") from None
+    if signal.shape[1] != 1:
+        raise DataError(path, f"expected mono audio, found {signal.shape[1]} channels")
+    return signal[:, 0], frequency

@@ -8,6 +8,18 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPOSITORY.parent / "shared" / "data"
+LOADED: dict[str, int] = {}
+
+
+def record_count(what: str, count: int) -> None:
+    """Note how many real items a test loaded, for the summary at the end of the run."""
+    LOADED[what] = count
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if LOADED:
+        counts = ", ".join(f"{count} {what}" for what, count in LOADED.items())
+        terminalreporter.write_line(f"real data loaded from {SHARED_DATA}: {counts}")
 
 
 def shared_folder(name: str) -> Path:
@@ -26,6 +38,11 @@ def circor() -> Path:
 @pytest.fixture(scope="session")
 def ecg_folder() -> Path:
     return shared_folder("ecg")
+
+
+@pytest.fixture(scope="session")
+def pcg2016() -> Path:
+    return shared_folder("pcg2016")
 
 
 @pytest.fixture(scope="session")

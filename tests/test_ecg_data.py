@@ -22,6 +22,7 @@ from models.ecg_data import (
     to_physical,
 )
 from models.errors import DataError
+from tests.conftest import record_count
 
 
 def test_every_real_record_loads_with_the_header_shape_and_rate(ecg_folder: Path) -> None:
@@ -36,6 +37,7 @@ def test_every_real_record_loads_with_the_header_shape_and_rate(ecg_folder: Path
         assert header.gains == (1000.0,) * 12
         rates[header.frequency] += 1
     assert rates == {500.0: 245, 1000.0: 10}
+    record_count("ECG records", len(paths))
 
 
 def test_signals_equal_wfdb_physical_units(ecg_folder: Path) -> None:
@@ -132,3 +134,17 @@ def test_signal_file_path_with_folders_is_refused(ecg_folder: Path, tmp_path: Pa
 def test_malformed_headers_are_data_errors(text: str) -> None:
     with pytest.raises(DataError, match=r"^bad\.hea: "):
         parse_header(text, source="bad.hea")
+
+
+def test_generated_records_load_through_the_kit(ecg_demo: Path) -> None:
+    paths = find_records(ecg_demo)
+    assert len(paths) == 40
+    spaced = 0
+    for path in paths:
+        header = read_header(path)
+        signal = load_signal(path, header)
+        assert signal.shape == (12, header.num_samples) and header.frequency == 500
+        assert header.dx and np.isfinite(header.age)
+        spaced += read_dx(path)[1]
+        np.testing.assert_allclose(signal[2], signal[1] - signal[0], atol=2e-3)
+    assert spaced >= 1

@@ -13,12 +13,16 @@ import soundfile
 
 from models.errors import DataError
 from models.pcg_data import (
+    MURMUR_CLASSES,
     find_patient_files,
     load_recordings,
     load_segmentation,
+    load_wav,
     parse_patient_text,
+    read_2016_reference,
     read_patient,
 )
+from tests.conftest import record_count
 
 PATIENT_TEXT = """1234 3 4000
 AV 1234_AV.hea 1234_AV.wav 1234_AV.tsv
@@ -62,6 +66,8 @@ def test_every_real_recording_loads_with_its_header_length(circor: Path) -> None
             total, seconds = total + 1, seconds + len(audio) / patient.frequency
     assert total == 617
     assert 3.8 < seconds / 3600 < 4.0
+    record_count("CirCor patients", 201)
+    record_count("CirCor recordings", total)
 
 
 def test_repeated_locations_and_the_odd_segmentation_survive(circor: Path) -> None:
@@ -165,3 +171,28 @@ def test_only_patient_files_are_found(tmp_path: Path) -> None:
     (tmp_path / "10.txt").write_text("10 0 4000\n")
     (tmp_path / "9.txt").write_text("9 0 4000\n")
     assert [path.name for path in find_patient_files(tmp_path)] == ["9.txt", "10.txt"]
+
+
+def test_every_2016_recording_loads_with_its_label(pcg2016: Path) -> None:
+    labels = read_2016_reference(pcg2016)
+    assert Counter(labels.values()) == {1: 120, -1: 107}
+    assert sorted(labels) == sorted(path.stem for path in pcg2016.glob("*.wav"))
+    for name in labels:
+        audio, frequency = load_wav(pcg2016 / f"{name}.wav")
+        assert frequency == 2000 and audio.ndim == 1 and len(audio) > 6 * 2000
+    record_count("2016 heart-sound recordings", len(labels))
+
+
+def test_generated_patients_load_through_the_kit(murmur_demo: Path) -> None:
+    patients = [read_patient(path) for path in find_patient_files(murmur_demo)]
+    assert len(patients) == 24
+    assert {patient.murmur for patient in patients} == set(MURMUR_CLASSES)
+    assert any(entry.tsv is None for patient in patients for entry in patient.recordings)
+    assert any(len(set(p.locations)) < len(p.locations) for p in patients)
+    for patient in patients:
+        for entry, audio in zip(
+            patient.recordings, load_recordings(murmur_demo, patient), strict=True
+        ):
+            assert len(audio) >= 5 * patient.frequency
+            segments = load_segmentation(murmur_demo, patient, entry)
+            assert entry.tsv is None or set(segments[:, 2]) >= {1.0, 2.0, 3.0, 4.0}

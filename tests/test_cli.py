@@ -1,0 +1,86 @@
+"""The command lines end to end on tiny generated folders, and their answers to bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import evaluate_model
+import run_model
+import train_model
+from models.outputs import read_outputs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def murmur_model(murmur_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = tmp_path_factory.mktemp("murmur_model")
+    assert train_model.main([str(murmur_demo), str(model), "--epochs", "2", "-q"]) == 0
+    return model
+
+
+def test_murmur_train_run_evaluate(murmur_demo: Path, murmur_model: Path, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs"
+    assert run_model.main([str(murmur_model), str(murmur_demo), str(outputs), "-q"]) == 0
+    assert len(list(outputs.glob("*.csv"))) == len(list(murmur_demo.glob("*.txt")))
+    scores = tmp_path / "scores.csv"
+    assert evaluate_model.main([str(murmur_demo), str(outputs), str(scores)]) == 0
+    text = scores.read_text()
+    assert "#Murmur scores" in text and "#Outcome scores" in text
+
+
+def test_ecg_train_run_evaluate(ecg_demo: Path, tmp_path: Path) -> None:
+    model, outputs = tmp_path / "model", tmp_path / "outputs"
+    assert train_model.main([str(ecg_demo), str(model), "--epochs", "1", "-q"]) == 0
+    assert run_model.main([str(model), str(ecg_demo), str(outputs), "-q"]) == 0
+    assert len(list(outputs.glob("*.csv"))) == len(list(ecg_demo.glob("*.hea")))
+    scores, classes = tmp_path / "scores.csv", tmp_path / "class_scores.csv"
+    assert evaluate_model.main([str(ecg_demo), str(outputs), str(scores), str(classes)]) == 0
+    assert "Challenge metric" in scores.read_text()
+    assert "426783006" in classes.read_text()
+
+
+def test_allow_failures_writes_every_other_output(
+    murmur_demo: Path, murmur_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(murmur_demo, data)
+    broken = sorted(data.glob("*.txt"))[0]
+    wav = data / broken.read_text().splitlines()[1].split()[2]
+    wav.write_bytes(b"RIFF\x10\x00\x00\x00WAVEbroken")
+    outputs = tmp_path / "outputs"
+    capsys.readouterr()
+    assert run_model.main([str(murmur_model), str(data), str(outputs), "-q"]) == 1
+    assert f"{wav}: unreadable audio" in capsys.readouterr().err
+    assert (
+        run_model.main([str(murmur_model), str(data), str(outputs), "-q", "--allow-failures"]) == 1
+    )
+    error = capsys.readouterr().err
+    assert "1 failed" in error and str(wav) in error
+    written = sorted(outputs.glob("*.csv"))
+    assert len(written) == len(list(data.glob("*.txt")))
+    identifier, classes, labels, probabilities = read_outputs(outputs / f"{broken.stem}.csv")
+    assert identifier == broken.stem and classes == labels == probabilities == []
+    assert all(read_outputs(path)[1] for path in written if path.stem != broken.stem)
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_missing_or_empty_data_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture, make: str
+) -> None:
+    folder = tmp_path / "data"
+    if make == "empty":
+        folder.mkdir()
+    assert train_model.main([str(folder), str(tmp_path / "model"), "-q"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {folder}: ") and len(error.splitlines()) == 1
+
+
+def test_run_without_a_trained_model(
+    murmur_demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert run_model.main([str(tmp_path), str(murmur_demo), str(tmp_path / "out"), "-q"]) == 1
+    assert "not a model folder" in capsys.readouterr().err
