@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from models.outputs import write_outputs
 
 from models.ecg_data import (
     LEAD_SETS,
@@ -24,6 +23,7 @@ from models.ecg_data import (
     read_mat,
     select_leads,
 )
+from models.outputs import write_outputs
 from models.paths import read_text
 from models.pcg_data import (
     MURMUR_CLASSES,

@@ -12,9 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from models.outputs import write_outputs
-
 from models.errors import DataError
+from models.outputs import write_outputs
 from models.tasks import model_task
 
 

@@ -86,7 +86,7 @@ def test_2021_drivers_train_load_and_run_with_reduced_leads(ecg_demo: Path, tmp_
         headers, [("I", "II"), ("I", "II", "V2"), ("I", "II", "III", "V2")] * 2, strict=True
     ):
         reduce_leads(header, test_data / header.name, leads)
-    run_driver(entry, "test_2021.py", tmp_path / "model", test_data, tmp_path / "outputs")
+    run_driver(entry, "run_2021.py", tmp_path / "model", test_data, tmp_path / "outputs")
     outputs = sorted((tmp_path / "outputs").glob("*.csv"))
     assert [path.stem for path in outputs] == [path.stem for path in headers]
     for path in outputs:

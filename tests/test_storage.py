@@ -48,5 +48,5 @@ def test_future_format_and_missing_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="model format version 2 is not supported"):
         storage.read_metadata(tmp_path)
     (tmp_path / "weights.pt").unlink()
-    with pytest.raises(DataError, match="no weights.pt"):
+    with pytest.raises(DataError, match=r"no weights\.pt"):
         storage.read_weights(tmp_path)

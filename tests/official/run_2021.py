@@ -19,7 +19,7 @@ if __name__ == "__main__":
     os.makedirs(output_directory, exist_ok=True)
     lead_sets = {tuple(sorted(get_leads(load_header(path)))) for path in header_files}
     models = {leads: load_model(model_directory, leads) for leads in lead_sets}
-    for header_file, recording_file in zip(header_files, recording_files):
+    for header_file, recording_file in zip(header_files, recording_files, strict=True):
         header = load_header(header_file)
         model = models[tuple(sorted(get_leads(header)))]
         classes, labels, probabilities = run_model(model, header, load_recording(recording_file))
