@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from models.config import override
 from models.errors import DataError
 from models.tasks import TASKS, detect_task, task_module
 
@@ -19,7 +20,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="task of the data (default: detected from the files)",
     )
+    parser.add_argument("--model", help="network name (default: the task's best configuration)")
+    parser.add_argument("--loss", help="loss name (default: the task's best configuration)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the task's setting)")
+    parser.add_argument("--seed", type=int, help="random seed (default: the task's setting)")
     parser.add_argument(
         "--device", help="torch device, e.g. cpu or cuda (default: cuda if present)"
     )
@@ -36,13 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         if verbose:
             print(f"task: {task}")
         module = task_module(task)
-        config = module.default_config()
-        if arguments.epochs is not None:
-            config.train.epochs = arguments.epochs
+        config = override(
+            module.default_config(),
+            arguments.model,
+            arguments.loss,
+            arguments.epochs,
+            arguments.seed,
+        )
         module.train(
             arguments.data_folder, arguments.model_folder, config, verbose, arguments.device
         )
-    except DataError as error:
+    except (DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if verbose:

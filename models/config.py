@@ -30,3 +30,22 @@ def from_dict(kind: type[Config], values: dict[str, Any]) -> Config:
             value = tuple(value)
         arguments[name] = value
     return kind(**arguments)
+
+
+def override(
+    config: Any,
+    network: str | None = None,
+    loss: str | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+) -> Any:
+    """Apply the command-line choices every task shares to a task configuration, in place."""
+    if network is not None:
+        config.network = network
+    if loss is not None:
+        config.loss.name = loss
+    if epochs is not None:
+        config.train.epochs = epochs
+    if seed is not None:
+        config.train.seed = seed
+    return config

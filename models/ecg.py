@@ -31,7 +31,9 @@ from models.ecg_data import (
     to_physical,
 )
 from models.errors import DataError
+from models.losses import LossConfig, build_multi_label
 from models.networks import build_network
+from models.paths import inside_folder
 from models.scoring_tables import EcgScoring, load_ecg_scoring
 from models.signal import random_crop, remove_baseline, resample, sliding_windows
 from models.training import TrainConfig, fit, minibatches, pick_device, quiet
@@ -51,6 +53,7 @@ class EcgConfig:
     baseline_seconds: float = 1.0
     lead_dropout: float = 0.3
     threshold: float = 0.5
+    loss: LossConfig = field(default_factory=lambda: LossConfig(name="bce"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, batch_size=32))
 
 
@@ -103,6 +106,20 @@ def label_vector(codes: tuple[str, ...], scoring: EcgScoring) -> np.ndarray:
 
 def find_items(folder: str | Path) -> list[Path]:
     return find_records(folder)
+
+
+def item_files(path: Path) -> list[Path]:
+    """The header and the signal file it names (to stage cross-validation folds)."""
+    header = read_header(path)
+    return [path] + [inside_folder(path.parent, name, path) for name in set(header.signal_files)]
+
+
+def stratum(path: Path) -> str:
+    """The label folds are balanced on: the record's first scored diagnosis, if any."""
+    scoring = load_ecg_scoring(EcgConfig().classes_year)
+    classes = [scoring.class_of(code) for code in read_header(path).dx]
+    scored = sorted(index for index in classes if index is not None)
+    return scoring.codes[scored[0]] if scored else "unscored"
 
 
 def load_training_set(
@@ -172,14 +189,10 @@ def train(
 
     network = build(config, scoring)
     chosen = pick_device(device)
-    fit(
-        network,
-        batches,
-        nn.functional.binary_cross_entropy_with_logits,
-        config.train,
-        chosen,
-        log=log,
+    loss = build_multi_label(
+        config.loss, labels.sum(axis=0), len(labels), scoring.weights, scoring.normal_index
     )
+    fit(network, batches, loss, config.train, chosen, log=log)
     thresholds = np.full(len(scoring.classes), config.threshold)
     storage.save_model(
         model_folder,

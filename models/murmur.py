@@ -21,6 +21,7 @@ from torch import nn
 from models import storage
 from models.config import from_dict, to_dict
 from models.errors import DataError
+from models.losses import Loss, LossConfig, build_single_label
 from models.networks import build_network
 from models.pcg_data import (
     AGE_GROUPS,
@@ -32,6 +33,7 @@ from models.pcg_data import (
     load_recordings,
     parse_patient_text,
     read_patient,
+    recording_path,
 )
 from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
 from models.training import TrainConfig, fit, minibatches, pick_device, quiet
@@ -52,6 +54,7 @@ class MurmurConfig:
     n_fft: int = 256
     hop: int = 128
     n_mels: int = 64
+    loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=25, batch_size=32))
 
 
@@ -134,6 +137,18 @@ def find_items(folder: str | Path) -> list[Path]:
     return find_patient_files(folder)
 
 
+def item_files(path: Path) -> list[Path]:
+    """The patient file and every file it names (to stage cross-validation folds)."""
+    patient = read_patient(path)
+    names = [name for entry in patient.recordings for name in (entry.header, entry.wav, entry.tsv)]
+    return [path] + [recording_path(path.parent, patient, name) for name in names if name]
+
+
+def stratum(path: Path) -> str:
+    """The label folds are balanced on: the patient's murmur class."""
+    return str(read_patient(path).murmur)
+
+
 def load_training_set(
     folder: str | Path, config: MurmurConfig, log
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -182,7 +197,14 @@ def train(
 
     network = MurmurNet(config)
     chosen = pick_device(device)
-    fit(network, batches, two_task_loss, config.train, chosen, log=log)
+    fit(
+        network,
+        batches,
+        two_task_loss(build_single_label(config.loss)),
+        config.train,
+        chosen,
+        log=log,
+    )
     storage.save_model(
         model_folder,
         TASK,
@@ -192,11 +214,14 @@ def train(
     return MurmurModel(config, network, chosen)
 
 
-def two_task_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the murmur head plus cross-entropy of the outcome head."""
-    murmur = nn.functional.cross_entropy(logits[:, : len(MURMUR_CLASSES)], targets[:, 0])
-    outcome = nn.functional.cross_entropy(logits[:, len(MURMUR_CLASSES) :], targets[:, 1])
-    return murmur + outcome
+def two_task_loss(loss: Loss) -> Loss:
+    """The chosen loss on the murmur head plus the same loss on the outcome head."""
+    split = len(MURMUR_CLASSES)
+
+    def combined(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return loss(logits[:, :split], targets[:, 0]) + loss(logits[:, split:], targets[:, 1])
+
+    return combined
 
 
 def load(model_folder: str | Path, device: str | None = None) -> MurmurModel:

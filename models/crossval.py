@@ -1,0 +1,155 @@
+"""Patient- or record-level k-fold cross-validation with the official scores.
+
+``python -m models.crossval DATA WORKDIR --task murmur|ecg --folds 5 [--model M] [--loss L]``
+stages each fold as folders of links into DATA, trains on the training part, runs the model on
+the held-out part, and scores every fold with the evaluator. The out-of-fold outputs of all
+folds land in ``WORKDIR/outputs`` in challenge format; ``WORKDIR/crossval.csv`` holds the
+scores per fold with their mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+import evaluate_model
+import run_model
+from models.config import override
+from models.errors import DataError
+from models.tasks import TASKS, detect_task, task_module
+
+
+def fold_indices(strata: list[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds; strata too rare to appear in every fold are pooled into one."""
+    counts = Counter(strata)
+    pooled = [label if counts[label] >= folds else "rare" for label in strata]
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(pooled)), pooled))
+
+
+def stage(task: ModuleType, items: list[Path], folder: Path) -> None:
+    """A data folder of symbolic links to ``items`` and the files they name."""
+    folder.mkdir(parents=True)
+    for item in items:
+        for path in task.item_files(item):
+            os.symlink(path.resolve(), folder / path.name)
+
+
+def flat_scores(evaluation: evaluate_model.Evaluation) -> dict[str, float]:
+    """The summary scores of an evaluation, one name per number."""
+    if isinstance(evaluation, evaluate_model.MurmurEvaluation):
+        return {
+            f"{task} {name}": float(getattr(scores, key))
+            for task, scores in (("murmur", evaluation.murmur), ("outcome", evaluation.outcome))
+            for name, key in (
+                ("AUROC", "auroc"),
+                ("AUPRC", "auprc"),
+                ("F-measure", "f_measure"),
+                ("accuracy", "accuracy"),
+                ("weighted accuracy", "weighted_accuracy"),
+                ("cost", "cost"),
+            )
+        }
+    scores = evaluation.scores
+    names = ["auroc", "auprc", "accuracy", "f_measure", "f_beta", "g_beta", "challenge_metric"]
+    return {name: float(getattr(scores, name)) for name in names}
+
+
+def cross_validate(
+    task: ModuleType, data: Path, workdir: Path, config, folds: int, seed: int, verbose: int
+) -> list[dict[str, float]]:
+    """Train and score every fold; returns the scores of each fold."""
+    items = task.find_items(data)
+    if len(items) < folds:
+        raise DataError(data, f"{len(items)} items cannot make {folds} folds")
+    strata = [task.stratum(item) for item in items]
+    outputs = workdir / "outputs"
+    rows = []
+    for number, (train, test) in enumerate(fold_indices(strata, folds, seed), start=1):
+        started = time.perf_counter()
+        fold = workdir / f"fold{number}"
+        stage(task, [items[i] for i in train], fold / "train")
+        stage(task, [items[i] for i in test], fold / "test")
+        task.train(fold / "train", fold / "model", config, verbose=max(verbose - 1, 0))
+        failures = run_model.run(str(fold / "model"), str(fold / "test"), str(outputs), verbose=0)
+        if failures:
+            raise DataError(fold / "test", f"{len(failures)} items failed: {failures[0]}")
+        rows.append(flat_scores(evaluate_model.evaluate(fold / "test", outputs)))
+        if verbose:
+            summary = ", ".join(f"{name} {value:.3f}" for name, value in rows[-1].items())
+            print(f"fold {number}/{folds} ({time.perf_counter() - started:.0f} s): {summary}")
+    return rows
+
+
+def write_table(rows: list[dict[str, float]], path: Path) -> dict[str, tuple[float, float]]:
+    """Per-fold rows plus mean and standard deviation, as CSV; returns the mean and std."""
+    names = list(rows[0])
+    values = np.array([[row[name] for name in names] for row in rows])
+    mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["fold", *names])
+        for number, row in enumerate(values, start=1):
+            writer.writerow([number, *(f"{value:.6f}" for value in row)])
+        writer.writerow(["mean", *(f"{value:.6f}" for value in mean)])
+        writer.writerow(["std", *(f"{value:.6f}" for value in std)])
+    return {name: (mean[i], std[i]) for i, name in enumerate(names)}
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data", type=Path, help="challenge data folder")
+    parser.add_argument("workdir", type=Path, help="folder for folds, models, outputs and scores")
+    parser.add_argument("--task", choices=["auto", *TASKS], default="auto")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--model", help="network name (default: the task's configuration)")
+    parser.add_argument("--loss", help="loss name (default: the task's configuration)")
+    parser.add_argument("--epochs", type=int, help="training epochs per fold")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and the training")
+    parser.add_argument("-v", "--verbose", action="count", default=1)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    verbose = 0 if arguments.quiet else arguments.verbose
+    try:
+        name = detect_task(arguments.data) if arguments.task == "auto" else arguments.task
+        task = task_module(name)
+        config = override(
+            task.default_config(), arguments.model, arguments.loss, arguments.epochs, arguments.seed
+        )
+        if arguments.workdir.exists():
+            shutil.rmtree(arguments.workdir)
+        rows = cross_validate(
+            task,
+            arguments.data,
+            arguments.workdir,
+            config,
+            arguments.folds,
+            arguments.seed,
+            verbose,
+        )
+    except (DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    summary = write_table(rows, arguments.workdir / "crossval.csv")
+    for score, (mean, std) in summary.items():
+        print(f"{score}: {mean:.3f} ± {std:.3f}")
+    print(f"per-fold scores in {arguments.workdir / 'crossval.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

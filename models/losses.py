@@ -1,0 +1,201 @@
+"""Losses, selectable by name, for single-label (murmur, outcome) and multi-label (ECG) heads.
+
+Single-label losses take logits (batch, classes) and integer targets (batch,); multi-label
+losses take logits and multi-hot float targets of the same shape. Class statistics that a loss
+needs (counts for weighting) are given when it is built, from the training labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+EPSILON = 1e-8
+
+
+@dataclass
+class LossConfig:
+    """Loss settings with the papers' defaults (Ridnik et al. ASL; weighted focal b=0.5, r=2)."""
+
+    name: str = "ce"
+    gamma_positive: float = 0.0
+    gamma_negative: float = 4.0
+    margin: float = 0.05
+    focal_gamma: float = 2.0
+    weight_exponent: float = 0.5
+    challenge_weight: float = 1.0
+
+
+def cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Softmax cross-entropy, optionally weighting each class (mean over the batch weights)."""
+    return functional.cross_entropy(logits, targets, weight=weights)
+
+
+def focal(logits: torch.Tensor, targets: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Single-label focal loss: cross-entropy scaled by (1 − p_target)^γ, easy examples fade."""
+    log_probabilities = functional.log_softmax(logits, dim=1)
+    log_target = log_probabilities.gather(1, targets[:, None])[:, 0]
+    return (-((1 - log_target.exp()) ** gamma) * log_target).mean()
+
+
+def asymmetric_single_label(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    gamma_positive: float,
+    gamma_negative: float,
+    margin: float,
+) -> torch.Tensor:
+    """Asymmetric loss (Ridnik et al.) on softmax probabilities of one-label-per-item data.
+
+    The target class is focused with (1 − p)^γ+; each other class with p_m^γ− where
+    p_m = max(p − margin, 0), so confidently rejected classes stop contributing at all.
+    """
+    probabilities = torch.softmax(logits, dim=1)
+    target = functional.one_hot(targets, logits.shape[1]).to(probabilities.dtype)
+    return _asymmetric(probabilities, target, gamma_positive, gamma_negative, margin)
+
+
+def _asymmetric(
+    probabilities: torch.Tensor,
+    target: torch.Tensor,
+    gamma_positive: float,
+    gamma_negative: float,
+    margin: float,
+) -> torch.Tensor:
+    shifted = (probabilities - margin).clamp(min=0) if margin > 0 else probabilities
+    positive = target * (1 - probabilities) ** gamma_positive * probabilities.clamp(EPSILON).log()
+    negative = (1 - target) * shifted**gamma_negative * (1 - shifted).clamp(EPSILON).log()
+    return -(positive + negative).sum(dim=1).mean()
+
+
+def asymmetric_multi_label(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    gamma_positive: float,
+    gamma_negative: float,
+    margin: float,
+) -> torch.Tensor:
+    """Asymmetric loss on independent sigmoid outputs, one per class."""
+    return _asymmetric(torch.sigmoid(logits), targets, gamma_positive, gamma_negative, margin)
+
+
+def focal_weights(positives: np.ndarray, total: int, exponent: float) -> tuple[np.ndarray, ...]:
+    """α_pos = (N/N_i)^b and α_neg = (N/(N − N_i))^b per class; absent counts count as one."""
+    positives = np.clip(np.asarray(positives, dtype=np.float64), 1, max(total - 1, 1))
+    return (total / positives) ** exponent, (total / (total - positives)) ** exponent
+
+
+def weighted_focal(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    alpha_positive: torch.Tensor,
+    alpha_negative: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """Multi-label focal loss with class-frequency weights for positives and negatives.
+
+    −α_pos y (1 − p)^r log p − α_neg (1 − y) p^r log(1 − p), summed over classes.
+    """
+    probabilities = torch.sigmoid(logits)
+    log_p = functional.logsigmoid(logits)
+    log_not_p = functional.logsigmoid(-logits)
+    positive = alpha_positive * targets * (1 - probabilities) ** gamma * log_p
+    negative = alpha_negative * (1 - targets) * probabilities**gamma * log_not_p
+    return -(positive + negative).sum(dim=1).mean()
+
+
+def soft_challenge_score(
+    probabilities: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, normal_index: int
+) -> torch.Tensor:
+    """The Challenge metric with probabilities in place of binary outputs (differentiable).
+
+    Each record's credit is normalised by the soft size of labels ∪ outputs, as the metric
+    normalises by the size of the union.
+    """
+
+    def observed(outputs: torch.Tensor) -> torch.Tensor:
+        union = (targets + outputs - targets * outputs).sum(dim=1).clamp(min=1)
+        credit = (targets / union[:, None]).T @ outputs
+        return (weights * credit).sum()
+
+    inactive = torch.zeros_like(targets)
+    inactive[:, normal_index] = 1
+    baseline = observed(inactive)
+    return (observed(probabilities) - baseline) / (observed(targets) - baseline).clamp(EPSILON)
+
+
+LOSS_NAMES = {
+    "single": ("ce", "weighted-ce", "focal", "asl"),
+    "multi": ("bce", "weighted-focal", "asl", "challenge"),
+}
+
+
+def build_single_label(config: LossConfig, class_weights: np.ndarray | None = None) -> Loss:
+    """A single-label loss by name; ``weighted-ce`` needs ``class_weights``."""
+    if config.name == "ce":
+        return cross_entropy
+    if config.name == "weighted-ce":
+        if class_weights is None:
+            raise ValueError("weighted-ce needs class weights")
+        weights = torch.as_tensor(class_weights, dtype=torch.float32)
+        return lambda logits, targets: cross_entropy(logits, targets, weights.to(logits.device))
+    if config.name == "focal":
+        return lambda logits, targets: focal(logits, targets, config.focal_gamma)
+    if config.name == "asl":
+        return lambda logits, targets: asymmetric_single_label(
+            logits, targets, config.gamma_positive, config.gamma_negative, config.margin
+        )
+    raise ValueError(_unknown(config.name, "single"))
+
+
+def build_multi_label(
+    config: LossConfig,
+    positives: np.ndarray,
+    total: int,
+    weights: np.ndarray | None = None,
+    normal_index: int | None = None,
+) -> Loss:
+    """A multi-label loss by name; class counts come from the training labels."""
+    if config.name == "bce":
+        return functional.binary_cross_entropy_with_logits
+    if config.name == "weighted-focal":
+        alpha_positive, alpha_negative = (
+            torch.as_tensor(alpha, dtype=torch.float32)
+            for alpha in focal_weights(positives, total, config.weight_exponent)
+        )
+        return lambda logits, targets: weighted_focal(
+            logits,
+            targets,
+            alpha_positive.to(logits.device),
+            alpha_negative.to(logits.device),
+            config.focal_gamma,
+        )
+    if config.name == "asl":
+        return lambda logits, targets: asymmetric_multi_label(
+            logits, targets, config.gamma_positive, config.gamma_negative, config.margin
+        )
+    if config.name == "challenge":
+        if weights is None or normal_index is None:
+            raise ValueError("the challenge loss needs the scoring weights and the normal class")
+        table = torch.as_tensor(weights, dtype=torch.float32)
+
+        def challenge(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            score = soft_challenge_score(
+                torch.sigmoid(logits), targets, table.to(logits.device), normal_index
+            )
+            bce = functional.binary_cross_entropy_with_logits(logits, targets)
+            return bce + config.challenge_weight * (1 - score)
+
+        return challenge
+    raise ValueError(_unknown(config.name, "multi"))
+
+
+def _unknown(name: str, kind: str) -> str:
+    return f"unknown {kind}-label loss {name!r}; choose one of {', '.join(LOSS_NAMES[kind])}"
