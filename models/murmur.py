@@ -22,7 +22,7 @@ from models import storage
 from models.config import from_dict, to_dict
 from models.errors import DataError
 from models.losses import Loss, LossConfig, build_single_label
-from models.networks import build_network
+from models.pcg_networks import build_network
 from models.pcg_data import (
     AGE_GROUPS,
     MURMUR_CLASSES,
