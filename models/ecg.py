@@ -30,9 +30,9 @@ from models.ecg_data import (
     select_leads,
     to_physical,
 )
+from models.ecg_networks import build_network
 from models.errors import DataError
 from models.losses import LossConfig, build_multi_label
-from models.ecg_networks import build_network
 from models.paths import inside_folder
 from models.scoring_tables import EcgScoring, load_ecg_scoring
 from models.signal import random_crop, remove_baseline, resample, sliding_windows

@@ -22,7 +22,6 @@ from models import storage
 from models.config import from_dict, to_dict
 from models.errors import DataError
 from models.losses import Loss, LossConfig, build_single_label
-from models.pcg_networks import build_network
 from models.pcg_data import (
     AGE_GROUPS,
     MURMUR_CLASSES,
@@ -35,6 +34,7 @@ from models.pcg_data import (
     read_patient,
     recording_path,
 )
+from models.pcg_networks import build_network
 from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
 from models.training import TrainConfig, fit, minibatches, pick_device, quiet
 
