@@ -30,9 +30,13 @@ from models.tasks import TASKS, detect_task, task_module
 
 
 def fold_indices(strata: list[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds; strata too rare to appear in every fold are pooled into one."""
+    """Stratified folds; strata too rare to appear in every fold are pooled into one, and that
+    pool joins the largest stratum when it is itself too small."""
     counts = Counter(strata)
     pooled = [label if counts[label] >= folds else "rare" for label in strata]
+    if 0 < pooled.count("rare") < folds:
+        largest = Counter(pooled).most_common(1)[0][0]
+        pooled = [largest if label == "rare" else label for label in pooled]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(pooled)), pooled))
 

@@ -1,0 +1,54 @@
+"""Cross-validation: disjoint stratified folds, out-of-fold outputs for every item, scores."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import crossval
+from models.config import override
+from models.murmur import default_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_folds_are_disjoint_cover_everything_and_keep_strata() -> None:
+    strata = ["Present"] * 10 + ["Absent"] * 12 + ["Unknown"] * 5 + ["Odd"]
+    folds = crossval.fold_indices(strata, 5, seed=3)
+    tested = np.concatenate([test for _, test in folds])
+    assert sorted(tested) == list(range(len(strata)))
+    for train, test in folds:
+        assert not set(train) & set(test)
+        assert sum(strata[i] == "Present" for i in test) == 2
+    assert crossval.fold_indices(strata, 5, seed=3)[0][1].tolist() == folds[0][1].tolist()
+
+
+def test_cross_validation_writes_out_of_fold_outputs_and_scores(
+    murmur_demo: Path, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "cv"
+    code = crossval.main(
+        [str(murmur_demo), str(workdir), "--task", "murmur", "--folds", "3", "--epochs", "1", "-q"]
+    )
+    assert code == 0
+    patients = sorted(path.stem for path in murmur_demo.glob("*.txt"))
+    assert sorted(path.stem for path in (workdir / "outputs").glob("*.csv")) == patients
+    with open(workdir / "crossval.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:3] == ["fold", "murmur AUROC", "murmur AUPRC"]
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3", "mean", "std"]
+    weighted = [float(row[rows[0].index("murmur weighted accuracy")]) for row in rows[1:4]]
+    assert np.isclose(np.mean(weighted), float(rows[4][rows[0].index("murmur weighted accuracy")]))
+
+
+def test_override_sets_the_shared_choices() -> None:
+    config = override(default_config(), network="cnn4", loss="asl", epochs=3, seed=7)
+    assert (config.network, config.loss.name, config.train.epochs, config.train.seed) == (
+        "cnn4",
+        "asl",
+        3,
+        7,
+    )
