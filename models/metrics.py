@@ -145,8 +145,9 @@ def _class_auc(ordered: np.ndarray, positives: np.ndarray) -> tuple[float, float
     values, ties = values[::-1], ties[::-1]
     tp = np.cumsum(ties)
     tp_above = tp - ties
-    seen = count - np.searchsorted(ordered, values, side="left")
-    seen_above = count - np.searchsorted(ordered, values, side="right")
+    first = np.searchsorted(ordered, values, side="left")
+    seen = count - first
+    seen_above = count - _end_of_run(ordered, values, first + ties)
     with np.errstate(divide="ignore", invalid="ignore"):
         tpr, tpr_above = tp / total_positive, tp_above / total_positive
         tnr = (total_negative - (seen - tp)) / total_negative
@@ -156,6 +157,19 @@ def _class_auc(ordered: np.ndarray, positives: np.ndarray) -> tuple[float, float
     auroc = np.cumsum(0.5 * rise * (tnr + tnr_above))[-1]
     auprc = np.cumsum(rise * ppv)[-1]
     return float(auroc), float(auprc)
+
+
+def _end_of_run(ordered: np.ndarray, values: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    """Index just past the last occurrence of each value in ``ordered``.
+
+    ``guess`` (first occurrence + the positives sharing the value) is right unless negatives
+    share it too, which is rare with real-valued outputs; only those are searched again.
+    """
+    end = guess.copy()
+    inside = end < ordered.size
+    tied = np.flatnonzero(inside)[ordered[end[inside]] == values[inside]]
+    end[tied] = np.searchsorted(ordered, values[tied], side="right")
+    return end
 
 
 def one_vs_rest(labels: np.ndarray, outputs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -180,17 +194,11 @@ def fbeta_gbeta(
     """Per-class F-beta and G-beta of 2020, each record weighing 1/max(1, its positive labels)."""
     labels, outputs = _pair(labels, outputs)
     share = 1.0 / np.maximum(labels.sum(axis=1), 1)
-    tp, fp, fn = (
-        _per_class(mask, share) for mask in (labels & outputs, ~labels & outputs, labels & ~outputs)
-    )
+    masks = np.concatenate((labels & outputs, ~labels & outputs, labels & ~outputs), axis=1)
+    tp, fp, fn = np.split(_column_sums(masks * share[:, None]), 3)
     f_beta = _ratio((1 + beta**2) * tp, (1 + beta**2) * tp + fp + beta**2 * fn)
     g_beta = _ratio(tp, tp + fp + beta * fn)
     return f_beta, g_beta
-
-
-def _per_class(mask: np.ndarray, share: np.ndarray) -> np.ndarray:
-    """Sum of ``share`` over the records of each class's column of ``mask``, in record order."""
-    return _column_sums(mask * share[:, None])
 
 
 def _column_sums(values: np.ndarray) -> np.ndarray:
@@ -266,19 +274,22 @@ def cost(
     return float(total / patients)
 
 
-def _credit(labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    """A[j, k]: records labelled j with output k, each adding 1/|its labels ∪ outputs|.
+def _credits(labels: np.ndarray, candidates: list[np.ndarray]) -> list[np.ndarray]:
+    """A[j, k] for each candidate output: records labelled j with output k, each adding
+    1/|its labels ∪ outputs|.
 
     Row j sums over the records labelled j (few: labels are sparse), record after record as
-    the official loop does, and only over the output classes that occur at all.
+    the official loop does; all candidates share one pass over those records.
     """
-    share = 1.0 / np.maximum((labels | outputs).sum(axis=1), 1)
-    used = np.flatnonzero(outputs.any(axis=0))
-    weighted = outputs[:, used] * share[:, None]
-    credit = np.zeros((labels.shape[1], outputs.shape[1]))
+    blocks = [
+        candidate * (1.0 / np.maximum(np.count_nonzero(labels | candidate, axis=1), 1))[:, None]
+        for candidate in candidates
+    ]
+    weighted = np.concatenate(blocks, axis=1)
+    credit = np.zeros((labels.shape[1], weighted.shape[1]))
     for label_class, column in enumerate(np.ascontiguousarray(labels.T)):
-        credit[label_class, used] = _column_sums(weighted[np.flatnonzero(column)])
-    return credit
+        credit[label_class] = _column_sums(weighted[np.flatnonzero(column)])
+    return np.split(credit, len(candidates), axis=1)
 
 
 def challenge_metric(
@@ -289,9 +300,8 @@ def challenge_metric(
     weights = np.asarray(weights, dtype=np.float64)
     inactive = np.zeros_like(outputs)
     inactive[:, normal_index] = True
-    observed = np.nansum(weights * _credit(labels, outputs))
-    correct = np.nansum(weights * _credit(labels, labels))
-    baseline = np.nansum(weights * _credit(labels, inactive))
+    credits = _credits(labels, [outputs, labels, inactive])
+    observed, correct, baseline = (np.nansum(weights * credit) for credit in credits)
     if correct == baseline:
         return 0.0
     return float(observed - baseline) / float(correct - baseline)
