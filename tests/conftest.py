@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,12 @@ def shared_folder(name: str) -> Path:
     if not folder.is_dir():
         pytest.skip(f"real data folder {folder} is not present")
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the preprocessing cache of test runs out of the user's home folder."""
+    os.environ["CARDIOKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,169 @@
+"""On-disk cache of prepared ECG records: float16 signals read back memory-mapped.
+
+Preparing a record (loading, resampling, baseline removal, denoising, R-peak detection) costs
+far more than a training step's crop, and cross-validation trains on the same records five
+times. Each record is prepared once per preprocessing setting and stored as ``KEY.npy`` (leads ×
+samples, float16) beside ``KEY.json`` (diagnoses, header and rhythm features). ``KEY`` hashes
+the record's resolved files with their sizes and modification times, so the links a
+cross-validation fold stages into a folder find the same entries, and an edited record is
+prepared again. Training opens one memory map per crop, so the resident memory stays that of a
+batch, whatever the number of records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.config import to_dict
+from models.ecg_data import load_signal, read_header
+
+CACHE_VERSION = 1
+CACHE_VARIABLE = "CARDIOKIT_CACHE"
+
+
+@dataclass(frozen=True)
+class CachedRecord:
+    """One prepared record: where its signal lies and what the header and rhythm said."""
+
+    name: str
+    signal_path: Path
+    length: int
+    dx: tuple[str, ...]
+    header_features: np.ndarray
+    rhythm_features: np.ndarray
+
+    def signal(self) -> np.ndarray:
+        """The prepared signal as a read-only float16 memory map."""
+        return np.load(self.signal_path, mmap_mode="r")
+
+
+def cache_root() -> Path:
+    """``$CARDIOKIT_CACHE/ecg`` if set, else ``~/.cache/cardiokit/ecg`` (a temporary folder
+    when that cannot be created)."""
+    default = Path.home() / ".cache" / "cardiokit"
+    return Path(os.environ.get(CACHE_VARIABLE, default)) / "ecg"
+
+
+def settings_folder(root: Path, preprocessing: object) -> Path:
+    """The folder of one preprocessing setting (its fields hashed with the cache version)."""
+    settings = json.dumps([CACHE_VERSION, to_dict(preprocessing)], sort_keys=True)
+    name = hashlib.sha1(settings.encode()).hexdigest()[:16]
+    try:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        # A read-only home (as in some containers) must not stop training.
+        root = Path(tempfile.gettempdir()) / "cardiokit" / "ecg"
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return root / name
+
+
+def record_key(header_path: Path) -> str:
+    """A hash of the record's resolved header and signal files with their size and mtime."""
+    header = header_path.resolve()
+    parts = []
+    for path in (header, header.with_suffix(".mat")):
+        status = path.stat()
+        parts.append(f"{path}|{status.st_size}|{status.st_mtime_ns}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def build_cache(
+    paths: Sequence[Path],
+    preprocessing: object,
+    prepare: Callable,
+    features: Callable,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> list[CachedRecord]:
+    """Cached entries of ``paths``, preparing the records not cached yet.
+
+    ``prepare(signal, header)`` gives the prepared signal, ``features(prepared, header)`` the
+    (header features, rhythm features) pair.
+    """
+    folder = settings_folder(root or cache_root(), preprocessing)
+    bar = ProgressBar(len(paths), log)
+    records = []
+    for path in paths:
+        key = record_key(path)
+        if not (folder / f"{key}.json").is_file():
+            write_entry(folder, key, path, prepare, features)
+        records.append(read_entry(folder, key))
+        bar.advance()
+    return records
+
+
+def write_entry(folder: Path, key: str, path: Path, prepare: Callable, features: Callable) -> None:
+    """Prepare one record and store it; the JSON goes last, so its presence means complete."""
+    header = read_header(path)
+    prepared = prepare(load_signal(path, header), header)
+    header_features, rhythm = features(prepared, header)
+    _atomic(folder / f"{key}.npy", lambda handle: np.save(handle, prepared.astype(np.float16)))
+    entry = {
+        "name": header.record,
+        "length": int(prepared.shape[-1]),
+        "dx": list(header.dx),
+        "header_features": np.asarray(header_features).tolist(),
+        "rhythm_features": np.asarray(rhythm).tolist(),
+    }
+    _atomic(folder / f"{key}.json", lambda handle: handle.write(json.dumps(entry).encode()))
+
+
+def read_entry(folder: Path, key: str) -> CachedRecord:
+    entry = json.loads((folder / f"{key}.json").read_text())
+    return CachedRecord(
+        name=entry["name"],
+        signal_path=folder / f"{key}.npy",
+        length=entry["length"],
+        dx=tuple(entry["dx"]),
+        header_features=np.asarray(entry["header_features"], dtype=np.float32),
+        rhythm_features=np.asarray(entry["rhythm_features"], dtype=np.float32),
+    )
+
+
+def _atomic(path: Path, write: Callable) -> None:
+    """Write through a temporary file and rename, so a killed build leaves no half entry."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class ProgressBar:
+    """A text progress bar: redrawn in place on a terminal, a line every 10 % otherwise."""
+
+    def __init__(self, total: int, log: Callable[[str], None], width: int = 30) -> None:
+        self.total, self.log, self.width = max(total, 1), log, width
+        self.done, self.started, self.shown = 0, time.perf_counter(), -1
+        self.live = log is print and sys.stdout.isatty()
+
+    def advance(self) -> None:
+        self.done += 1
+        step = self.done * 10 // self.total
+        if not self.live and step == self.shown and self.done != self.total:
+            return
+        self.shown = step
+        filled = self.width * self.done // self.total
+        elapsed = time.perf_counter() - self.started
+        text = (
+            f"cache [{'#' * filled}{'.' * (self.width - filled)}] "
+            f"{self.done}/{self.total} records, {elapsed:.0f} s"
+        )
+        if self.live:
+            end = "\n" if self.done == self.total else ""
+            print(f"\r{text}", end=end, flush=True)
+        else:
+            self.log(text)
