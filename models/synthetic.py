@@ -35,6 +35,8 @@ import scipy.io
 import soundfile
 from scipy import signal
 
+from models.ecg_data import LEADS
+
 T = TypeVar("T")
 
 # Random streams: [seed, task, role, index] always has four keys, because numpy's SeedSequence
@@ -639,7 +641,6 @@ ECG_FREQUENCY = 500
 ECG_SAMPLES = 5000
 ECG_GAIN = 1000
 ECG_PREFIX = "SYN"
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 SCORED_CODES = {
     "SR": "426783006",
     "AF": "164889003",
