@@ -1,0 +1,206 @@
+"""The murmur pipeline: prior weights, decisions, both patient inputs, and a short training run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models import murmur
+from models.losses import LossConfig
+from models.metrics import MURMUR_WEIGHTS, compute_auc, weighted_accuracy
+from models.pcg_data import LOCATIONS
+from models.pcg_features import SpecAugmentConfig, location_statistics, spec_augment
+from models.synthetic import write_murmur_folder
+from models.training import TrainConfig, quiet
+
+DEMO_PRIOR = murmur.PriorConfig(murmur=(0.4, 0.2, 0.4), outcome=(0.5, 0.5))
+
+
+def labels_from(counts: dict[tuple[int, int], int]) -> np.ndarray:
+    return np.array([pair for pair, count in counts.items() for _ in range(count)])
+
+
+def test_prior_weights_move_both_prevalences_to_the_prior() -> None:
+    labels = labels_from({(0, 0): 53, (0, 1): 29, (1, 0): 43, (1, 1): 25, (2, 0): 15, (2, 1): 36})
+    prior = murmur.PriorConfig()
+    weights = murmur.prior_weights(labels, prior)
+    assert weights.mean() == pytest.approx(1.0)
+    murmur_shares = np.bincount(labels[:, 0], weights) / weights.sum()
+    outcome_shares = np.bincount(labels[:, 1], weights) / weights.sum()
+    np.testing.assert_allclose(murmur_shares, np.array([179, 68, 695]) / 942, atol=1e-6)
+    np.testing.assert_allclose(outcome_shares, np.array([456, 486]) / 942, atol=1e-6)
+    assert len(np.unique(weights[labels[:, 0] == 2])) == 2
+
+
+def test_prior_weights_leave_a_matching_set_alone() -> None:
+    labels = labels_from({(0, 0): 2, (1, 1): 1, (2, 0): 1, (2, 1): 1})
+    prior = murmur.PriorConfig(murmur=(2.0, 1.0, 2.0), outcome=(3.0, 2.0))
+    np.testing.assert_allclose(murmur.prior_weights(labels, prior), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("sampling", "shares"),
+    [("balanced", [1 / 3, 1 / 3, 1 / 3]), ("none", [0.5, 0.2, 0.3]), ("prior", [0.6, 0.1, 0.3])],
+)
+def test_sampling_shares(sampling: str, shares: list[float]) -> None:
+    labels = labels_from({(0, 0): 5, (1, 0): 2, (2, 1): 3})
+    prior = murmur.PriorConfig(murmur=(6.0, 1.0, 3.0), outcome=(7.0, 3.0))
+    config = replace(murmur.default_config(), sampling=sampling, prior=prior)
+    weights = murmur.sampling_weights(labels, config)
+    np.testing.assert_allclose(np.bincount(labels[:, 0], weights) / weights.sum(), shares)
+
+
+def test_replication_is_proportional_to_the_weights() -> None:
+    rows = murmur.replicate(np.array([1.0, 3.0]), resolution=10)
+    assert np.bincount(rows).tolist() == [5, 15]
+
+
+def test_prior_weighted_objective_scores_at_the_population_prevalence() -> None:
+    labels = labels_from({(0, 0): 10, (1, 0): 10, (2, 1): 10})
+    prior = murmur.PriorConfig(murmur=(179.0, 68.0, 695.0), outcome=(179.0 + 68.0, 695.0))
+    all_present = murmur.murmur_objective(labels, prior)(np.zeros(len(labels), dtype=int))
+    # Present's column weight 5 · 179 against 5 · 179 + 3 · 68 + 1 · 695
+    assert all_present == pytest.approx(895 / 1794, abs=0.01)
+    perfect = murmur.murmur_objective(labels, prior)(labels[:, 0])
+    assert perfect == 1.0
+
+
+def test_threshold_rules() -> None:
+    probabilities = np.array(
+        [[0.30, 0.20, 0.50, 0.7, 0.3], [0.10, 0.60, 0.30, 0.2, 0.8], [0.05, 0.05, 0.90, 0.4, 0.6]]
+    )
+    thresholds = murmur.Thresholds(murmur=(0.25, 0.5), outcome=(0.35,))
+    tuned = murmur.decide(probabilities, "tuned", thresholds)
+    argmax = murmur.decide(probabilities, "argmax", thresholds)
+    assert tuned.tolist() == [[1, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 0]]
+    assert argmax.tolist() == [[0, 0, 1, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 0, 1]]
+
+
+def test_tuning_finds_thresholds_that_argmax_and_the_start_miss() -> None:
+    rng = np.random.default_rng(0)
+    labels = labels_from({(0, 0): 30, (1, 0): 15, (2, 1): 45})
+    probabilities = np.full((len(labels), 5), 0.05)
+    probabilities[:, 2] = 0.9
+    probabilities[labels[:, 0] == 0, 0] = rng.uniform(0.45, 0.49, 30)
+    probabilities[labels[:, 0] == 1, 1] = rng.uniform(0.45, 0.49, 15)
+    probabilities[:, 3] = np.where(labels[:, 1] == 0, 0.45, 0.2)
+    probabilities[:, 4] = 1 - probabilities[:, 3]
+    config = replace(murmur.default_config(), prior=DEMO_PRIOR, threshold_trials=15)
+    thresholds = murmur.tune(probabilities, labels, config, quiet)
+    tuned = murmur.decide(probabilities, "tuned", thresholds)
+    assert tuned[:, :3].argmax(axis=1).tolist() == labels[:, 0].tolist()
+    assert tuned[:, 3:].argmax(axis=1).tolist() == labels[:, 1].tolist()
+    argmax = murmur.decide(probabilities, "argmax", thresholds)
+    assert (argmax[:, 2] == 1).all() and (argmax[:, 4] == 1).all()
+
+
+def test_split_is_stratified_disjoint_and_seeded() -> None:
+    labels = labels_from({(0, 0): 20, (1, 1): 10, (2, 0): 10, (2, 1): 20})
+    fit, held_out = murmur.split_patients(labels, 0.2, seed=3)
+    assert sorted(np.concatenate([fit, held_out]).tolist()) == list(range(60))
+    assert np.bincount(labels[held_out, 0]).tolist() == [4, 2, 6]
+    again = murmur.split_patients(labels, 0.2, seed=3)
+    assert held_out.tolist() == again[1].tolist()
+
+
+@pytest.fixture(scope="module")
+def demo_patients(murmur_demo: Path) -> list[murmur.LoadedPatient]:
+    return murmur.load_patients(murmur_demo, murmur.default_config(), quiet)
+
+
+@pytest.mark.parametrize("patient_input", murmur.PATIENT_INPUTS)
+def test_both_patient_inputs(demo_patients: list[murmur.LoadedPatient], patient_input: str) -> None:
+    config = replace(murmur.default_config(), patient_input=patient_input)
+    items = murmur.build_items(demo_patients, config)
+    recordings = sum(len(p.recordings) for p in demo_patients)
+    if patient_input == "concatenated":
+        assert len(items.signals) == len(demo_patients)
+        assert items.targets.tolist() == [list(p.labels) for p in demo_patients]
+        assert sum(len(s) for s in items.signals) == sum(
+            len(r) for p in demo_patients for r in p.recordings
+        )
+    else:
+        assert len(items.signals) == recordings
+        expected = [t for p in demo_patients for t in murmur.recording_targets(p.patient)]
+        assert items.targets.tolist() == [list(t) for t in expected]
+    model = murmur.MurmurModel(config, murmur.MurmurNet(config), torch.device("cpu"))
+    probabilities = murmur.run_loaded(model, demo_patients[0])
+    assert probabilities.shape == (5,)
+    assert probabilities[:3].sum() == pytest.approx(1.0, abs=1e-5)
+    assert probabilities[3:].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_unknown_choices_are_rejected() -> None:
+    with pytest.raises(ValueError, match="recordings, concatenated"):
+        murmur.check_config(replace(murmur.default_config(), patient_input="mixed"))
+
+
+@pytest.fixture(scope="module")
+def demo_model(demo_patients: list[murmur.LoadedPatient]) -> murmur.MurmurModel:
+    config = replace(
+        murmur.default_config(),
+        loss=LossConfig(name="ce"),
+        prior=DEMO_PRIOR,
+        threshold_trials=6,
+        validation_share=0.25,
+        train=TrainConfig(epochs=15, batch_size=16, learning_rate=5e-3),
+    )
+    return murmur.train_patients(demo_patients, config, torch.device("cpu"), quiet)
+
+
+def test_short_training_learns_the_demo_data(
+    demo_model: murmur.MurmurModel, tmp_path: Path
+) -> None:
+    write_murmur_folder(tmp_path, 16, seed=2)
+    unseen = murmur.load_patients(tmp_path, demo_model.config, quiet)
+    labels = np.array([p.labels[0] for p in unseen])
+    probabilities = np.stack([murmur.run_loaded(demo_model, p) for p in unseen])[:, :3]
+    truth = np.eye(3, dtype=bool)[labels]
+    decisions = np.eye(3, dtype=bool)[probabilities.argmax(axis=1)]
+    # Uniformly random decisions score 1/3 in expectation, whatever the class weights.
+    assert weighted_accuracy(truth, decisions, MURMUR_WEIGHTS) > 0.6
+    assert np.nanmean(compute_auc(truth, probabilities)[0]) > 0.9
+
+
+def test_thresholds_are_saved_and_used(
+    demo_model: murmur.MurmurModel, murmur_demo: Path, tmp_path: Path
+) -> None:
+    murmur.save(demo_model, tmp_path)
+    loaded = murmur.load(tmp_path)
+    assert loaded.thresholds == demo_model.thresholds
+    path = murmur.find_items(murmur_demo)[0]
+    _, classes, labels, probabilities = murmur.predict_file(loaded, path)
+    assert classes == list(murmur.CLASSES)
+    expected = murmur.decide(probabilities[None], "tuned", demo_model.thresholds)[0]
+    assert labels.tolist() == expected.tolist()
+
+
+def test_spec_augment_hides_whole_bands_and_runs_of_frames() -> None:
+    spectrogram = torch.ones(6, 64, 126)
+    config = SpecAugmentConfig(
+        enabled=True, frequency_masks=1, frequency_width=8, time_masks=1, time_width=16
+    )
+    masked = spec_augment(spectrogram, config, torch.Generator().manual_seed(0))
+    assert (spectrogram == 1).all()
+    for example in masked:
+        rows = (example == 0).all(dim=1).sum().item()
+        columns = (example == 0).all(dim=0).sum().item()
+        assert rows <= 8 and columns <= 16
+        hidden = (example == 0).sum().item()
+        assert hidden == rows * 126 + columns * 64 - rows * columns
+    assert (masked == 0).any()
+
+
+def test_baseline_statistics_flag_the_recorded_locations() -> None:
+    rng = np.random.default_rng(0)
+    audio = [rng.normal(size=8000), 3 * rng.normal(size=8000), rng.normal(size=4000)]
+    features = location_statistics(("AV", "MV", "MV"), audio, 4000.0)
+    per_location = features[: -len(LOCATIONS)].reshape(len(LOCATIONS), -1)
+    assert features[-len(LOCATIONS) :].tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
+    assert per_location[1].tolist() == [0.0] * per_location.shape[1]
+    assert per_location[0, 0] == pytest.approx(0.0, abs=0.05)
+    assert per_location[3, 0] == pytest.approx(np.mean([np.log(3.0), 0.0]), abs=0.05)
