@@ -7,6 +7,7 @@ import typing
 from typing import Any, TypeVar
 
 Config = TypeVar("Config")
+Choice = TypeVar("Choice")
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -49,3 +50,10 @@ def override(
     if seed is not None:
         config.train.seed = seed
     return config
+
+
+def choose(options: dict[str, Choice], name: str, what: str) -> Choice:
+    """The option registered under ``name``; an unknown name is an error listing the known ones."""
+    if name not in options:
+        raise ValueError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(options))}")
+    return options[name]

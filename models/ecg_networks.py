@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.config import choose
+
 
 def same_conv(inputs: int, outputs: int, kernel: int) -> nn.Sequential:
     """A convolution that keeps the length for odd and even kernels (even ones pad one more
@@ -204,7 +206,5 @@ NETWORKS: dict[str, type[nn.Module]] = {
 
 
 def build_network(name: str, **arguments: int) -> nn.Module:
-    """The network registered under ``name``; an unknown name lists the known ones."""
-    if name not in NETWORKS:
-        raise ValueError(f"unknown network {name!r}; choose one of {', '.join(sorted(NETWORKS))}")
-    return NETWORKS[name](**arguments)
+    """The network registered under ``name``, built with ``arguments``."""
+    return choose(NETWORKS, name, "network")(**arguments)

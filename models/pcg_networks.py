@@ -12,6 +12,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from models.config import choose
+
 
 def conv_block(inputs: int, outputs: int) -> nn.Sequential:
     """3×3 conv → batch norm → ReLU → 2×2 max pooling, halving both mel and time resolution."""
@@ -147,7 +149,5 @@ NETWORKS: dict[str, type[nn.Module]] = {
 
 
 def build_network(name: str, **arguments: int) -> nn.Module:
-    """The network registered under ``name``; an unknown name lists the known ones."""
-    if name not in NETWORKS:
-        raise ValueError(f"unknown network {name!r}; choose one of {', '.join(sorted(NETWORKS))}")
-    return NETWORKS[name](**arguments)
+    """The network registered under ``name``, built with ``arguments``."""
+    return choose(NETWORKS, name, "network")(**arguments)
