@@ -14,6 +14,7 @@ the other way.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,9 +176,9 @@ def _end_of_run(ordered: np.ndarray, values: np.ndarray, guess: np.ndarray) -> n
 def one_vs_rest(labels: np.ndarray, outputs: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per-class TP, FP, FN and TN counts (float, as the official matrices hold them)."""
     labels, outputs = _pair(labels, outputs)
-    tp = (labels & outputs).sum(axis=0)
-    fp = outputs.sum(axis=0) - tp
-    fn = labels.sum(axis=0) - tp
+    tp = np.count_nonzero(labels & outputs, axis=0)
+    fp = np.count_nonzero(outputs, axis=0) - tp
+    fn = np.count_nonzero(labels, axis=0) - tp
     tn = labels.shape[0] - tp - fp - fn
     return tuple(count.astype(np.float64) for count in (tp, fp, fn, tn))
 
@@ -274,37 +275,50 @@ def cost(
     return float(total / patients)
 
 
-def _credits(labels: np.ndarray, candidates: list[np.ndarray]) -> list[np.ndarray]:
-    """A[j, k] for each candidate output: records labelled j with output k, each adding
-    1/|its labels ∪ outputs|.
+def _credit_sums(labels: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Row j: the sums of ``columns`` over the records labelled j, record after record.
 
-    Row j sums over the records labelled j (few: labels are sparse), record after record as
-    the official loop does; all candidates share one pass over those records.
+    That is the order in which the official loop adds each record's credit; labels are sparse,
+    so every row reads few records, and all credit columns share one pass over them.
     """
-    blocks = [
-        candidate * (1.0 / np.maximum(np.count_nonzero(labels | candidate, axis=1), 1))[:, None]
-        for candidate in candidates
-    ]
-    weighted = np.concatenate(blocks, axis=1)
-    credit = np.zeros((labels.shape[1], weighted.shape[1]))
+    sums = np.zeros((labels.shape[1], columns.shape[1]))
     for label_class, column in enumerate(np.ascontiguousarray(labels.T)):
-        credit[label_class] = _column_sums(weighted[np.flatnonzero(column)])
-    return np.split(credit, len(candidates), axis=1)
+        sums[label_class] = _column_sums(columns[np.flatnonzero(column)])
+    return sums
 
 
 def challenge_metric(
     labels: np.ndarray, outputs: np.ndarray, weights: np.ndarray, normal_index: int
 ) -> float:
-    """The 2020/2021 Challenge metric: weighted credit, 0 for always-normal, 1 for perfect."""
+    """The 2020/2021 Challenge metric: weighted credit, 0 for always-normal, 1 for perfect.
+
+    A[j, k] sums, over records labelled j with output k, 1/|labels ∪ outputs| of the record;
+    the same for the perfect outputs (the labels) and the inactive ones (sinus rhythm only).
+    """
     labels, outputs = _pair(labels, outputs)
     weights = np.asarray(weights, dtype=np.float64)
-    inactive = np.zeros_like(outputs)
-    inactive[:, normal_index] = True
-    credits = _credits(labels, [outputs, labels, inactive])
-    observed, correct, baseline = (np.nansum(weights * credit) for credit in credits)
+    count = labels.shape[1]
+    label_count = np.count_nonzero(labels, axis=1)
+    columns = np.empty((labels.shape[0], 2 * count + 1))
+    np.multiply(
+        outputs, _share(np.count_nonzero(labels | outputs, axis=1))[:, None], out=columns[:, :count]
+    )
+    np.multiply(labels, _share(label_count)[:, None], out=columns[:, count : 2 * count])
+    columns[:, -1] = _share(label_count + ~labels[:, normal_index])
+    sums = _credit_sums(labels, columns)
+    inactive = np.zeros((count, count))
+    inactive[:, normal_index] = sums[:, -1]
+    observed, correct, baseline = (
+        np.nansum(weights * credit) for credit in (sums[:, :count], sums[:, count:-1], inactive)
+    )
     if correct == baseline:
         return 0.0
     return float(observed - baseline) / float(correct - baseline)
+
+
+def _share(sizes: np.ndarray) -> np.ndarray:
+    """Each record's credit, 1/max(1, size of its labels ∪ outputs)."""
+    return 1.0 / np.maximum(sizes, 1)
 
 
 def _score_patients(
@@ -373,18 +387,24 @@ def score_ecg(
 ) -> EcgScores:
     """All ECG scores over the scored classes of ``scoring`` (F-beta/G-beta are 2020's extras)."""
     labels, outputs = _pair(labels, outputs)
-    auroc, auprc = compute_auc(labels, probabilities)
-    f_classes = f_measure(labels, outputs)
-    f_beta, g_beta = fbeta_gbeta(labels, outputs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # AUC sorts every class's probabilities; NumPy releases the GIL while it does, so the
+        # sorting overlaps with the counting scores below on a second core.
+        curves = pool.submit(compute_auc, labels, probabilities)
+        f_classes = f_measure(labels, outputs)
+        f_beta, g_beta = fbeta_gbeta(labels, outputs)
+        accuracy = record_accuracy(labels, outputs)
+        metric = challenge_metric(labels, outputs, scoring.weights, scoring.normal_index)
+        auroc, auprc = curves.result()
     return EcgScores(
         classes=tuple(scoring.codes),
         auroc=nan_mean(auroc),
         auprc=nan_mean(auprc),
-        accuracy=record_accuracy(labels, outputs),
+        accuracy=accuracy,
         f_measure=nan_mean(f_classes),
         f_beta=nan_mean(f_beta),
         g_beta=nan_mean(g_beta),
-        challenge_metric=challenge_metric(labels, outputs, scoring.weights, scoring.normal_index),
+        challenge_metric=metric,
         auroc_classes=auroc,
         auprc_classes=auprc,
         f_measure_classes=f_classes,
