@@ -27,6 +27,7 @@ def test_round_trip(tmp_path: Path) -> None:
     loaded = storage.read_weights(tmp_path)
     assert torch.equal(loaded["layer.weight"], weights["layer.weight"])
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.json", "weights.pt"]
+    assert all(path.stat().st_mode & 0o777 == 0o644 for path in tmp_path.iterdir())
 
 
 def test_crafted_pickle_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
