@@ -24,9 +24,8 @@ from sklearn.model_selection import StratifiedKFold
 
 import evaluate_model
 import run_model
-from models.config import override
 from models.errors import DataError
-from models.tasks import TASKS, detect_task, task_module
+from models.tasks import add_task_options, configured_task, verbosity
 
 
 def fold_indices(strata: list[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -114,26 +113,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="challenge data folder")
     parser.add_argument("workdir", type=Path, help="folder for folds, models, outputs and scores")
-    parser.add_argument("--task", choices=["auto", *TASKS], default="auto")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--model", help="network name (default: the task's configuration)")
-    parser.add_argument("--loss", help="loss name (default: the task's configuration)")
-    parser.add_argument("--epochs", type=int, help="training epochs per fold")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and the training")
-    parser.add_argument("-v", "--verbose", action="count", default=1)
-    parser.add_argument("-q", "--quiet", action="store_true")
+    add_task_options(parser, seed=0)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    verbose = 0 if arguments.quiet else arguments.verbose
+    verbose = verbosity(arguments)
     try:
-        name = detect_task(arguments.data) if arguments.task == "auto" else arguments.task
-        task = task_module(name)
-        config = override(
-            task.default_config(), arguments.model, arguments.loss, arguments.epochs, arguments.seed
-        )
+        task, config = configured_task(arguments, arguments.data)
         if arguments.workdir.exists():
             shutil.rmtree(arguments.workdir)
         rows = cross_validate(

@@ -7,10 +7,13 @@ Every task module offers the same functions: ``default_config()``, ``find_items(
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from models import ecg, murmur, storage
+from models.config import override
 from models.errors import DataError
 
 TASKS: dict[str, ModuleType] = {murmur.TASK: murmur, ecg.TASK: ecg}
@@ -44,3 +47,44 @@ def model_task(model_folder: str | Path) -> ModuleType:
     if name not in TASKS:
         raise DataError(model_folder, f"model was trained for an unknown task {name!r}")
     return TASKS[name]
+
+
+def add_task_options(parser: argparse.ArgumentParser, seed: int | None = None) -> None:
+    """The options every training command shares: task, configuration choices, verbosity.
+
+    ``seed`` is the default seed; ``None`` keeps the task configuration's own.
+    """
+    parser.add_argument(
+        "--task",
+        choices=["auto", *TASKS],
+        default="auto",
+        help="task of the data (default: detected from the files)",
+    )
+    parser.add_argument("--model", help="network name (default: the task's best configuration)")
+    parser.add_argument("--loss", help="loss name (default: the task's best configuration)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the task's setting)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=seed,
+        help=f"random seed (default: {'the task setting' if seed is None else seed})",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more progress output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def configured_task(
+    arguments: argparse.Namespace, data_folder: str | Path
+) -> tuple[ModuleType, Any]:
+    """The task module the options name (or the data shows) and its configuration with them."""
+    name = detect_task(data_folder) if arguments.task == "auto" else arguments.task
+    module = task_module(name)
+    config = override(
+        module.default_config(), arguments.model, arguments.loss, arguments.epochs, arguments.seed
+    )
+    return module, config
+
+
+def verbosity(arguments: argparse.Namespace) -> int:
+    """0 with ``-q``, otherwise 1 plus the number of ``-v``."""
+    return 0 if arguments.quiet else arguments.verbose
