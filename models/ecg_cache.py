@@ -60,9 +60,15 @@ def settings_folder(root: Path, preprocessing: object) -> Path:
     name = hashlib.sha1(settings.encode()).hexdigest()[:16]
     try:
         (root / name).mkdir(parents=True, exist_ok=True)
-    except OSError:
-        # A read-only home (as in some containers) must not stop training.
-        root = Path(tempfile.gettempdir()) / "cardiokit" / "ecg"
+    except OSError as error:
+        # A read-only home (as in some containers) must not stop training, but say where it went.
+        fallback = Path(tempfile.gettempdir()) / "cardiokit" / "ecg"
+        print(
+            f"warning: cannot use the cache folder {root} ({error.strerror}); using {fallback}; "
+            f"set {CACHE_VARIABLE} to choose one",
+            file=sys.stderr,
+        )
+        root = fallback
         (root / name).mkdir(parents=True, exist_ok=True)
     return root / name
 
