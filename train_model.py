@@ -1,10 +1,14 @@
-"""Train a challenge model: ``python train_model.py DATA MODEL [--task auto|murmur|ecg] [-v]``."""
+"""Train a challenge model: ``python train_model.py DATA MODEL [--task auto|murmur|ecg] [-v]``.
+
+Under ``torchrun --nproc_per_node=N`` it trains with DistributedDataParallel across N processes.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from models import distributed
 from models.errors import DataError
 from models.tasks import add_task_options, configured_task, verbosity
 
@@ -17,18 +21,29 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--device", help="torch device, e.g. cpu or cuda (default: cuda if present)"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed run from the checkpoint in MODEL (its configuration and data "
+        "must match)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    verbose = verbosity(arguments)
+    verbose = verbosity(arguments) if distributed.is_main() else 0
     try:
         module, config = configured_task(arguments, arguments.data_folder)
         if verbose:
             print(f"task: {module.TASK}")
         module.train(
-            arguments.data_folder, arguments.model_folder, config, verbose, arguments.device
+            arguments.data_folder,
+            arguments.model_folder,
+            config,
+            verbose,
+            arguments.device,
+            resume=arguments.resume,
         )
     except (DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

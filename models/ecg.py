@@ -14,12 +14,13 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from models import storage
+from models import distributed, storage
 from models.config import from_dict, to_dict
 from models.ecg_cache import CachedRecord, build_cache
 from models.ecg_data import (
@@ -48,7 +49,16 @@ from models.signal import (
     wavelet_denoise,
 )
 from models.thresholds import ThresholdSearch, tune_thresholds
-from models.training import TrainConfig, fit, minibatches, pick_device, quiet
+from models.training import (
+    Checkpointing,
+    TrainConfig,
+    fit,
+    minibatches,
+    pick_device,
+    seed_everything,
+    training_record,
+    training_run,
+)
 
 TASK = "ecg"
 NUM_HEADER_FEATURES = 4
@@ -113,13 +123,18 @@ def default_config() -> EcgConfig:
 
 @dataclass
 class EcgModel:
-    """A trained ECG model ready to run on records."""
+    """A trained ECG model ready to run on records.
+
+    ``training`` records how it was trained (epoch history, best epoch, threshold searches)
+    for reports; it is saved in ``model.json``.
+    """
 
     config: EcgConfig
     scoring: EcgScoring
     network: nn.Module
     thresholds: np.ndarray
     device: torch.device
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 def header_features(header: EcgHeader) -> np.ndarray:
@@ -282,11 +297,12 @@ def tune_class_thresholds(
     scoring: EcgScoring,
     settings: ThresholdTuning,
     seed: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Shared threshold by GP search, then one GP coordinate pass over classes with positives.
 
     Each search starts from the current thresholds, which :func:`tune_thresholds` evaluates
-    first, so no step lowers the held-out Challenge metric.
+    first, so no step lowers the held-out Challenge metric. Also returns every search's trials,
+    for the report's threshold plots.
     """
     thresholds = np.full(labels.shape[1], settings.start)
 
@@ -303,6 +319,7 @@ def tune_class_thresholds(
         search(settings.shared_trials, 0),
     )
     thresholds[:] = shared.thresholds[0]
+    searches = {"shared": shared.record(["all classes"], "challenge metric")}
     for index in np.argsort(-labels.sum(axis=0)):
         if not labels[:, index].any():
             continue
@@ -316,7 +333,9 @@ def tune_class_thresholds(
             class_score, [thresholds[index]], search(settings.class_trials, int(index) + 1)
         )
         thresholds[index] = result.thresholds[0]
-    return thresholds
+        code = scoring.codes[index]
+        searches[f"class {code}"] = result.record([code], "challenge metric")
+    return thresholds, searches
 
 
 def held_out_probabilities(
@@ -343,12 +362,38 @@ def train(
     config: EcgConfig | None = None,
     verbose: int = 1,
     device: str | None = None,
+    resume: bool = False,
 ) -> EcgModel:
-    """Train on the records of ``data_folder`` (minus the held-out share) and save the model."""
+    """Train on the records of ``data_folder`` (minus the held-out share) and save the model.
+
+    Checkpoints go to ``model_folder`` each epoch; ``resume`` continues a killed run.
+    """
     config = config or default_config()
-    log = print if verbose else quiet
+    with training_run(model_folder, device, verbose) as (chosen_device, log):
+        records = distributed.main_first(lambda: cache_records(data_folder, config, log))
+        model = train_records(
+            records,
+            config,
+            chosen_device,
+            log,
+            Path(model_folder) / storage.CHECKPOINT_FILE,
+            resume,
+        )
+        if distributed.is_main():
+            save(model, model_folder)
+    return model
+
+
+def train_records(
+    records: list[CachedRecord],
+    config: EcgConfig,
+    device: torch.device,
+    log,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+) -> EcgModel:
+    """Fit on part of ``records``; keep the best epoch and tune thresholds on the rest."""
     scoring = load_ecg_scoring(config.classes_year)
-    records = cache_records(data_folder, config, log)
     labels = np.stack([label_vector(record.dx, scoring) for record in records])
     extras = np.stack(
         [metadata(record.header_features, record.rhythm_features, config) for record in records]
@@ -371,11 +416,11 @@ def train(
             )
 
     held_records = [records[i] for i in held]
+    seed_everything(config.train.seed)  # the initial weights are part of the run
     network = build(config, scoring)
-    chosen_device = pick_device(device)
 
     def validate(trained: nn.Module) -> float:
-        probabilities = held_out_probabilities(trained, held_records, config, chosen_device)
+        probabilities = held_out_probabilities(trained, held_records, config, device)
         return shared_threshold_score(labels[held], probabilities, scoring)
 
     loss = build_multi_label(
@@ -385,29 +430,46 @@ def train(
         np.array(scoring.weights),
         scoring.normal_index,
     )
-    fit(
+    identity = {"config": to_dict(config), "records": [record.name for record in records]}
+    history = fit(
         network,
         batches,
         loss,
         config.train,
-        chosen_device,
+        device,
         validate=validate if len(held) else None,
         log=log,
+        checkpoint=checkpoint_path and Checkpointing(checkpoint_path, resume, identity),
     )
-    thresholds = np.full(len(scoring.classes), config.thresholds.start)
-    if config.thresholds.tune and len(held):
-        probabilities = held_out_probabilities(network, held_records, config, chosen_device)
-        thresholds = tune_class_thresholds(
+    model = EcgModel(
+        config,
+        scoring,
+        network,
+        np.full(len(scoring.classes), config.thresholds.start),
+        device,
+        training_record(history),
+    )
+    if config.thresholds.tune and len(held) and distributed.is_main():
+        probabilities = held_out_probabilities(network, held_records, config, device)
+        model.thresholds, model.training["threshold_search"] = tune_class_thresholds(
             labels[held], probabilities, scoring, config.thresholds, config.train.seed
         )
         log(f"thresholds tuned on {len(held)} held-out records")
+    return model
+
+
+def save(model: EcgModel, model_folder: str | Path) -> None:
     storage.save_model(
         model_folder,
         TASK,
-        {"config": to_dict(config), "classes": scoring.codes, "thresholds": thresholds.tolist()},
-        network.state_dict(),
+        {
+            "config": to_dict(model.config),
+            "classes": model.scoring.codes,
+            "thresholds": model.thresholds.tolist(),
+            **model.training,
+        },
+        model.network.state_dict(),
     )
-    return EcgModel(config, scoring, network, thresholds, chosen_device)
 
 
 def load(model_folder: str | Path, device: str | None = None) -> EcgModel:

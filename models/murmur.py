@@ -27,13 +27,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from models import storage
+from models import distributed, storage
 from models.config import from_dict, to_dict
 from models.errors import DataError
 from models.losses import Loss, LossConfig, build_single_label
@@ -59,7 +60,16 @@ from models.pcg_features import SpecAugmentConfig, spec_augment
 from models.pcg_networks import build_network
 from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
 from models.thresholds import ThresholdSearch, tune_thresholds
-from models.training import TrainConfig, fit, minibatches, pick_device, quiet
+from models.training import (
+    Checkpointing,
+    TrainConfig,
+    fit,
+    minibatches,
+    pick_device,
+    seed_everything,
+    training_record,
+    training_run,
+)
 
 TASK = "murmur"
 CLASSES = MURMUR_CLASSES + OUTCOME_CLASSES
@@ -164,12 +174,17 @@ class Thresholds:
 
 @dataclass
 class MurmurModel:
-    """A trained murmur model ready to run on patients."""
+    """A trained murmur model ready to run on patients.
+
+    ``training`` records how it was trained (epoch history, best epoch, threshold searches)
+    for reports; it is saved in ``model.json``.
+    """
 
     config: MurmurConfig
     network: MurmurNet
     device: torch.device
     thresholds: Thresholds = field(default_factory=Thresholds)
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -387,14 +402,24 @@ def split_patients(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndar
 
 
 def train_patients(
-    patients: list[LoadedPatient], config: MurmurConfig, device: torch.device, log
+    patients: list[LoadedPatient],
+    config: MurmurConfig,
+    device: torch.device,
+    log,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
 ) -> MurmurModel:
-    """Fit on part of ``patients``; stop early and tune the thresholds on the held-out rest."""
+    """Fit on part of ``patients``; stop early and tune the thresholds on the held-out rest.
+
+    With ``checkpoint_path`` every epoch is checkpointed there and ``resume`` continues from it.
+    Under ``torchrun`` the returned model of every process but the main one is untuned.
+    """
     check_config(config)
     labels = np.array([p.labels for p in patients])
     fit_part, held_out = split_patients(labels, config.validation_share, config.train.seed)
     items = build_items([patients[i] for i in fit_part], config)
     validation = [patients[i] for i in held_out]
+    seed_everything(config.train.seed)  # the initial weights are part of the run
     network = MurmurNet(config)
     model = MurmurModel(config, network, device)
     log(
@@ -408,7 +433,8 @@ def train_patients(
             cost_sensitive_murmur(probabilities)
         )
 
-    fit(
+    identity = {"config": to_dict(config), "patients": [p.patient.patient_id for p in patients]}
+    history = fit(
         network,
         epoch_batches(items, config),
         two_task_loss(items, config.loss),
@@ -416,11 +442,14 @@ def train_patients(
         device,
         validate=validate,
         log=log,
+        checkpoint=checkpoint_path and Checkpointing(checkpoint_path, resume, identity),
     )
-    network.eval()
-    if config.decision == "tuned":
+    model.training = training_record(history)
+    if config.decision == "tuned" and distributed.is_main():
         probabilities = np.stack([run_loaded(model, p) for p in validation])
-        model.thresholds = tune(probabilities, labels[held_out], config, log)
+        model.thresholds, model.training["threshold_search"] = tune(
+            probabilities, labels[held_out], config, log
+        )
     return model
 
 
@@ -430,14 +459,21 @@ def train(
     config: MurmurConfig | None = None,
     verbose: int = 1,
     device: str | None = None,
+    resume: bool = False,
 ) -> MurmurModel:
-    """Train on every labelled patient of ``data_folder`` and save to ``model_folder``."""
+    """Train on every labelled patient of ``data_folder`` and save to ``model_folder``.
+
+    Checkpoints go to ``model_folder`` each epoch; ``resume`` continues a killed run.
+    """
     config = config or MurmurConfig()
     check_config(config)
-    log = print if verbose else quiet
-    patients = load_patients(data_folder, config, log)
-    model = train_patients(patients, config, pick_device(device), log)
-    save(model, model_folder)
+    with training_run(model_folder, device, verbose) as (chosen, log):
+        patients = load_patients(data_folder, config, log)
+        model = train_patients(
+            patients, config, chosen, log, Path(model_folder) / storage.CHECKPOINT_FILE, resume
+        )
+        if distributed.is_main():
+            save(model, model_folder)
     return model
 
 
@@ -449,6 +485,7 @@ def save(model: MurmurModel, model_folder: str | Path) -> None:
             "config": to_dict(model.config),
             "classes": list(CLASSES),
             "thresholds": to_dict(model.thresholds),
+            **model.training,
         },
         model.network.body.state_dict(),
     )
@@ -506,8 +543,13 @@ def threshold_outcome(probabilities: np.ndarray, thresholds: np.ndarray) -> np.n
     return np.where(probabilities[:, MURMURS] >= thresholds[0], 0, 1)
 
 
-def tune(probabilities: np.ndarray, labels: np.ndarray, config: MurmurConfig, log) -> Thresholds:
-    """Thresholds maximising the prior-weighted murmur score and minimising the outcome cost."""
+def tune(
+    probabilities: np.ndarray, labels: np.ndarray, config: MurmurConfig, log
+) -> tuple[Thresholds, dict[str, Any]]:
+    """Thresholds maximising the prior-weighted murmur score and minimising the outcome cost.
+
+    Also returns both searches' trials, for the report's threshold plots.
+    """
     search = ThresholdSearch(trials=config.threshold_trials, seed=config.train.seed)
     murmur_score = murmur_objective(labels, config.prior)
     outcome_score = outcome_objective(labels, config.prior)
@@ -523,10 +565,15 @@ def tune(probabilities: np.ndarray, labels: np.ndarray, config: MurmurConfig, lo
         f"{np.round(outcome.thresholds, 3).tolist()} (cost {-outcome.start_score:.0f} → "
         f"{-outcome.score:.0f})"
     )
-    return Thresholds(
+    thresholds = Thresholds(
         murmur=tuple(float(t) for t in murmur.thresholds),
         outcome=tuple(float(t) for t in outcome.thresholds),
     )
+    searches = {
+        "murmur": murmur.record(["Present", "Unknown"], "murmur weighted accuracy"),
+        "outcome": outcome.record(["Abnormal"], "negative outcome cost"),
+    }
+    return thresholds, searches
 
 
 @torch.no_grad()

@@ -1,42 +1,71 @@
-"""Model folders: network weights as plain tensors plus JSON, never pickled objects.
+"""Model folders and training checkpoints: plain tensors plus JSON, never pickled objects.
 
-A model folder downloaded from someone else must not be able to run code when loaded, so the
-weights are read with ``torch.load(weights_only=True)`` and everything else is JSON.
+A model folder downloaded from someone else must not be able to run code when loaded, so tensors
+are read with ``torch.load(weights_only=True)`` and everything else is JSON.
+
+A folder is complete or absent, never half-written, even when the process is killed while
+saving: the weights go to a new file named after their SHA-256, and ``model.json``, which names
+that file and its checksum, replaces the old metadata in one atomic rename. Until that rename the
+previous model stays whole; after it, files of earlier models are removed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 from models import __version__
 from models.errors import DataError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_FILE = "model.json"
-WEIGHTS_FILE = "weights.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+LEGACY_WEIGHTS_FILE = "weights.pt"
+WEIGHTS_NAME = re.compile(r"weights-[0-9a-f]{16}\.pt")
 
 
 def save_model(
     folder: str | Path, task: str, metadata: dict[str, Any], weights: dict[str, torch.Tensor]
 ) -> None:
-    """Write ``weights.pt`` then ``model.json``: a folder with metadata always has its weights."""
+    """Write the weights under a new name, then commit them by replacing ``model.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {name: tensor.detach().cpu() for name, tensor in weights.items()}
-    _atomic_write(folder / WEIGHTS_FILE, lambda handle: torch.save(tensors, handle))
-    document = {"format_version": FORMAT_VERSION, "kit_version": __version__, "task": task}
+    payload = tensor_bytes(weights)
+    digest = hashlib.sha256(payload).hexdigest()
+    weights_file = f"weights-{digest[:16]}.pt"
+    atomic_write(folder / weights_file, lambda handle: handle.write(payload))
+    document = {
+        "format_version": FORMAT_VERSION,
+        "kit_version": __version__,
+        "task": task,
+        "weights_file": weights_file,
+        "weights_sha256": digest,
+    }
     document.update(metadata)
     text = json.dumps(document, indent=2, sort_keys=True).encode()
-    _atomic_write(folder / METADATA_FILE, lambda handle: handle.write(text))
+    atomic_write(folder / METADATA_FILE, lambda handle: handle.write(text))
+    for stale in [*folder.glob("weights*.pt"), folder / CHECKPOINT_FILE]:
+        if stale.name != weights_file:
+            stale.unlink(missing_ok=True)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def tensor_bytes(weights: dict[str, torch.Tensor]) -> bytes:
+    """The serialised tensors, on the CPU, so the checksum is of exactly what is written."""
+    buffer = io.BytesIO()
+    torch.save({name: tensor.detach().cpu() for name, tensor in weights.items()}, buffer)
+    return buffer.getvalue()
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -50,6 +79,19 @@ def _atomic_write(path: Path, write: Any) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def read_metadata(folder: str | Path) -> dict[str, Any]:
@@ -71,19 +113,51 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     return metadata
 
 
+def weights_path(folder: Path, metadata: dict[str, Any]) -> tuple[Path, str | None]:
+    """The weights file ``model.json`` names, and the checksum it must have (none before v2)."""
+    if metadata["format_version"] == 1:
+        return folder / LEGACY_WEIGHTS_FILE, None
+    name, digest = metadata.get("weights_file"), metadata.get("weights_sha256")
+    if not isinstance(name, str) or not WEIGHTS_NAME.fullmatch(name) or not isinstance(digest, str):
+        raise DataError(folder / METADATA_FILE, f"names no valid weights file ({name!r})")
+    return folder / name, digest
+
+
 def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    """The network weights, loaded without unpickling arbitrary objects."""
-    path = Path(folder) / WEIGHTS_FILE
+    """The network weights, checked against their checksum and loaded without running code."""
+    folder = Path(folder)
+    path, digest = weights_path(folder, read_metadata(folder))
     if not path.is_file():
-        raise DataError(folder, f"model folder has no {WEIGHTS_FILE}")
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch reports refused or corrupt pickles with several types
+        raise DataError(folder, f"model folder has no {path.name}")
+    payload = path.read_bytes()
+    if digest is not None and hashlib.sha256(payload).hexdigest() != digest:
         raise DataError(
-            path, f"refused to load weights ({type(error).__name__}: {error})"
-        ) from None
+            path, "weights do not match the checksum in model.json; retrain or copy again"
+        )
+    weights = load_tensors(path, payload)
     if not isinstance(weights, dict) or not all(
         isinstance(value, torch.Tensor) for value in weights.values()
     ):
         raise DataError(path, "weights must be a mapping of names to tensors")
     return weights
+
+
+def load_tensors(path: Path, payload: bytes) -> Any:
+    """``torch.load`` restricted to tensors and plain containers; anything else is refused."""
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch reports refused or corrupt pickles with several types
+        raise DataError(path, f"refused to load ({type(error).__name__}: {error})") from None
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write a training checkpoint atomically: a kill leaves the previous checkpoint whole."""
+    atomic_write(path, lambda handle: torch.save(state, handle))
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint`, loaded with ``weights_only``."""
+    state = load_tensors(path, path.read_bytes())
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise DataError(path, "not a training checkpoint")
+    return state

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import optuna
@@ -33,6 +34,16 @@ class TunedThresholds:
     score: float
     start_score: float
     trials: list[tuple[list[float], float]] = field(default_factory=list)
+
+    def record(self, parameters: list[str], objective: str) -> dict[str, Any]:
+        """The search as JSON for ``model.json``: what was tuned, every trial, the choice."""
+        return {
+            "parameters": parameters,
+            "objective": objective,
+            "trials": [[values, score] for values, score in self.trials],
+            "chosen": self.thresholds.tolist(),
+            "score": self.score,
+        }
 
 
 def tune_thresholds(

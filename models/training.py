@@ -1,28 +1,66 @@
-"""The training loop both tasks share: AdamW, one pass of batches per epoch, keep the best epoch."""
+"""The training loop both tasks share: AdamW with a cosine schedule, keep the best epoch.
+
+Each epoch ends with a checkpoint (network, optimiser, scheduler, random states, history and
+the best epoch so far) written atomically, so a run killed at any moment continues from its last
+finished epoch with ``resume``, and the continued run trains exactly as the uninterrupted one.
+"""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from models import distributed, storage
+from models.errors import DataError
+
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
+History = list[dict[str, Any]]
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings; the task configurations hold one of these."""
+    """Optimisation settings; the task configurations hold one of these.
+
+    ``precision`` ``auto`` trains in bfloat16 autocast on GPUs that support it (float16 with
+    loss scaling on older ones) and in float32 on the CPU.
+    """
 
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
+    precision: str = "auto"
+
+
+@dataclass
+class Checkpointing:
+    """Where a run keeps its checkpoint, whether to continue from it, and what the run is.
+
+    ``identity`` (configuration and training items) must match for a checkpoint to be resumed,
+    so a checkpoint is never continued on other data or settings.
+    """
+
+    path: Path
+    resume: bool
+    identity: dict[str, Any]
+
+    @property
+    def fingerprint(self) -> str:
+        text = json.dumps(self.identity, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -32,11 +70,62 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def seed_everything(seed: int) -> np.random.Generator:
-    """Seed Python, NumPy and torch; returns the generator the data pipeline should draw from."""
+def seed_everything(seed: int) -> None:
+    """Seed Python and torch (NumPy generators are made per epoch by :func:`epoch_generator`)."""
     random.seed(seed)
     torch.manual_seed(seed)
-    return np.random.default_rng(seed)
+
+
+def epoch_generator(seed: int, epoch: int) -> np.random.Generator:
+    """The epoch's data generator: a function of seed and epoch only.
+
+    Every process of a distributed run draws the same epoch plan from it, and a resumed run
+    draws the plan the uninterrupted run would have drawn.
+    """
+    return np.random.default_rng([seed, epoch])
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast type for ``precision`` on ``device``; ``None`` trains in float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a batch tensor to ``device``; to a GPU through pinned memory, without blocking."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def random_states() -> dict[str, Any]:
+    states = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_random_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@dataclass
+class Progress:
+    """What the loop carries from epoch to epoch, and what a checkpoint restores."""
+
+    epoch: int = 0
+    best_score: float = -np.inf
+    best_epoch: int | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    history: History | None = None
 
 
 def fit(
@@ -47,49 +136,158 @@ def fit(
     device: torch.device,
     validate: Callable[[torch.nn.Module], float] | None = None,
     log: Callable[[str], None] = print,
-) -> torch.nn.Module:
-    """Train ``network`` in place and return it with the weights of its best epoch.
+    checkpoint: Checkpointing | None = None,
+) -> History:
+    """Train ``network`` in place, leave it with the weights of its best epoch, return the history.
 
-    ``batches(rng)`` yields ``(inputs, targets)`` for one epoch. ``validate`` returns a score
-    where higher is better; without it the last epoch is kept.
+    ``batches(rng)`` yields ``(inputs, targets)`` for one epoch, drawing all randomness from
+    ``rng`` and splitting the epoch with :func:`minibatches`. ``validate`` returns a score where
+    higher is better; without it the last epoch is kept. Under ``torchrun`` only the main
+    process validates and writes checkpoints.
     """
-    rng = seed_everything(config.seed)
+    seed_everything(config.seed)
     network.to(device)
+    trainer = distributed.wrap(network, device)
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(config.epochs, 1))
-    best_score, best_state = -np.inf, None
-    for epoch in range(1, config.epochs + 1):
+    dtype = autocast_dtype(config.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    progress = Progress(history=[])
+    if checkpoint is not None and checkpoint.resume:
+        progress = resume(checkpoint, network, optimiser, scheduler, log)
+    main = distributed.is_main()
+    for epoch in range(progress.epoch + 1, config.epochs + 1):
         started = time.perf_counter()
-        network.train()
+        learning_rate = scheduler.get_last_lr()[0]
+        trainer.train()
         total, count = 0.0, 0
-        for inputs, targets in batches(rng):
-            inputs = tuple(tensor.to(device) for tensor in inputs)
-            value = loss(network(*inputs), targets.to(device))
+        for inputs, targets in batches(epoch_generator(config.seed, epoch)):
+            inputs = tuple(to_device(tensor, device) for tensor in inputs)
+            targets = to_device(targets, device)
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                outputs = trainer(*inputs)
+            value = loss(outputs.float(), targets)
             optimiser.zero_grad(set_to_none=True)
-            value.backward()
-            optimiser.step()
+            scaler.scale(value).backward()
+            scaler.step(optimiser)
+            scaler.update()
             total, count = total + value.item() * len(targets), count + len(targets)
         scheduler.step()
-        message = f"epoch {epoch}/{config.epochs}  loss {total / max(count, 1):.4f}"
-        if validate is not None:
+        record = {"epoch": epoch, "loss": total / max(count, 1), "validation": None}
+        if validate is not None and main:
             network.eval()
-            score = validate(network)
-            message += f"  validation {score:.4f}"
-            if score > best_score:
-                best_score, best_state = score, copy.deepcopy(network.state_dict())
-        log(f"{message}  {time.perf_counter() - started:.1f} s")
-    if best_state is not None:
-        network.load_state_dict(best_state)
+            record["validation"] = score = float(validate(network))
+            if score > progress.best_score:
+                progress.best_score, progress.best_epoch = score, epoch
+                progress.best_state = copy.deepcopy(network.state_dict())
+        record.update(seconds=round(time.perf_counter() - started, 3), learning_rate=learning_rate)
+        progress.history.append(record)
+        progress.epoch = epoch
+        if checkpoint is not None and main:
+            save_checkpoint(checkpoint, progress, network, optimiser, scheduler)
+        log(epoch_line(record, config.epochs))
+    if progress.best_state is not None:
+        network.load_state_dict(progress.best_state)
     network.eval()
-    return network
+    return progress.history
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    line = f"epoch {record['epoch']}/{epochs}  loss {record['loss']:.4f}"
+    if record["validation"] is not None:
+        line += f"  validation {record['validation']:.4f}"
+    return f"{line}  {record['seconds']:.1f} s"
+
+
+def save_checkpoint(
+    checkpoint: Checkpointing,
+    progress: Progress,
+    network: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> None:
+    storage.save_checkpoint(
+        checkpoint.path,
+        {
+            "fingerprint": checkpoint.fingerprint,
+            "epoch": progress.epoch,
+            "network": network.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "random": random_states(),
+            "best_score": progress.best_score,
+            "best_epoch": progress.best_epoch,
+            "best_network": progress.best_state,
+            "history": json.dumps(progress.history),
+        },
+    )
+
+
+def resume(
+    checkpoint: Checkpointing,
+    network: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    log: Callable[[str], None],
+) -> Progress:
+    """Restore the state after the checkpoint's epoch; a fresh start when there is none."""
+    if not checkpoint.path.is_file():
+        log(f"no checkpoint at {checkpoint.path}; training from the first epoch")
+        return Progress(history=[])
+    state = storage.read_checkpoint(checkpoint.path)
+    if state.get("fingerprint") != checkpoint.fingerprint:
+        raise DataError(
+            checkpoint.path,
+            "checkpoint belongs to a run with other settings or data; delete it to start over",
+        )
+    network.load_state_dict(state["network"])
+    optimiser.load_state_dict(state["optimiser"])
+    scheduler.load_state_dict(state["scheduler"])
+    restore_random_states(state["random"])
+    log(f"resuming from {checkpoint.path} after epoch {state['epoch']}")
+    return Progress(
+        epoch=state["epoch"],
+        best_score=state["best_score"],
+        best_epoch=state["best_epoch"],
+        best_state=state["best_network"],
+        history=json.loads(state["history"]),
+    )
+
+
+@contextmanager
+def training_run(
+    model_folder: str | Path, device: str | None, verbose: int
+) -> Iterator[tuple[torch.device, Callable[[str], None]]]:
+    """Set up one training command: the device (joining ``torchrun``'s group) and the log.
+
+    Only the main process of a distributed run logs. The model folder is created up front
+    because the checkpoints live in it.
+    """
+    chosen = distributed.start(pick_device(device))
+    Path(model_folder).mkdir(parents=True, exist_ok=True)
+    try:
+        yield chosen, print if verbose and distributed.is_main() else quiet
+    finally:
+        distributed.stop()
+
+
+def training_record(history: History) -> dict[str, Any]:
+    """The epoch history and the epoch whose weights were kept, for ``model.json``."""
+    scored = [record for record in history if record["validation"] is not None]
+    best = max(scored, key=lambda record: record["validation"], default=None)
+    return {"history": history, "best_epoch": best and best["epoch"]}
 
 
 def minibatches(count: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """A shuffled partition of ``range(count)`` into batches (the last one may be smaller)."""
+    """A shuffled partition of ``range(count)`` into batches: this process's share of them."""
     order = rng.permutation(count)
-    return [order[start : start + batch_size] for start in range(0, count, batch_size)]
+    return distributed.shard(
+        [order[start : start + batch_size] for start in range(0, count, batch_size)]
+    )
 
 
 def quiet(message: str) -> None:

@@ -143,7 +143,7 @@ def test_tuned_thresholds_never_score_below_the_start() -> None:
     labels[np.arange(60), rng.choice([0, 3, scoring.normal_index], 60)] = True
     probabilities = np.clip(0.3 * labels + 0.25 * rng.random(labels.shape), 0, 1)
     settings = ecg.ThresholdTuning(shared_trials=10, class_trials=4)
-    tuned = ecg.tune_class_thresholds(labels, probabilities, scoring, settings, seed=0)
+    tuned, searches = ecg.tune_class_thresholds(labels, probabilities, scoring, settings, seed=0)
 
     def score(thresholds):
         outputs = probabilities >= thresholds
@@ -151,6 +151,9 @@ def test_tuned_thresholds_never_score_below_the_start() -> None:
 
     assert tuned.shape == (len(scoring.classes),)
     assert score(tuned) > score(np.full(len(tuned), 0.5))
+    tuned_classes = {f"class {scoring.codes[i]}" for i in np.flatnonzero(labels.any(axis=0))}
+    assert set(searches) == {"shared", *tuned_classes}
+    assert searches["shared"]["trials"][0][0] == [settings.start]
 
 
 def test_validation_split_is_seeded_and_disjoint() -> None:

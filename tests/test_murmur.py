@@ -90,7 +90,9 @@ def test_tuning_finds_thresholds_that_argmax_and_the_start_miss() -> None:
     probabilities[:, 3] = np.where(labels[:, 1] == 0, 0.45, 0.2)
     probabilities[:, 4] = 1 - probabilities[:, 3]
     config = replace(murmur.default_config(), prior=DEMO_PRIOR, threshold_trials=15)
-    thresholds = murmur.tune(probabilities, labels, config, quiet)
+    thresholds, searches = murmur.tune(probabilities, labels, config, quiet)
+    assert searches["murmur"]["chosen"] == list(thresholds.murmur)
+    assert len(searches["outcome"]["trials"]) == config.threshold_trials
     tuned = murmur.decide(probabilities, "tuned", thresholds)
     assert tuned[:, :3].argmax(axis=1).tolist() == labels[:, 0].tolist()
     assert tuned[:, 3:].argmax(axis=1).tolist() == labels[:, 1].tolist()
