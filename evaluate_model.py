@@ -5,9 +5,11 @@
                              [--ecg-classes 2020|2021] [--json]
 
 The task follows from the label folder: patient ``ID.txt`` files are the 2022 murmur/outcome
-task, ``NAME.hea`` headers the 2020/2021 ECG task. ``SCORES_CSV`` receives what the official
-evaluator of that year writes to its third argument (2022: the whole printout, ECG: the summary
-table) and ``CLASS_SCORES_CSV`` the per-class tables; without them the tables are printed.
+task, a ``REFERENCE.csv`` the 2016 normal/abnormal task, ``NAME.hea`` headers the 2020/2021 ECG
+task. ``SCORES_CSV`` receives what the official evaluator of that year writes to its third
+argument (2022: the whole printout, ECG: the summary table; 2016, which had no such script: the
+whole printout) and ``CLASS_SCORES_CSV`` the per-class tables; without them the tables are
+printed.
 Warnings (malformed output files, ``# Dx:`` headers) go to standard error; so does a bad input,
 as one line naming the file, with exit status 1.
 """
@@ -16,19 +18,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from models.errors import DataError
-from models.metrics import EcgScores, PatientScores, score_ecg, score_murmur, score_outcome
-from models.outputs import Malformed, read_bytes, read_ecg_outputs, read_patient_outputs
-from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES, find_patient_files, read_patient
+from models.metrics import (
+    ClassificationScores,
+    EcgScores,
+    PatientScores,
+    plain,
+    score_ecg,
+    score_murmur,
+    score_outcome,
+    score_pcg2016,
+)
+from models.outputs import (
+    Malformed,
+    read_2016_outputs,
+    read_bytes,
+    read_ecg_outputs,
+    read_patient_outputs,
+)
+from models.pcg_data import (
+    MURMUR_CLASSES,
+    OUTCOME_CLASSES,
+    PCG2016_CLASSES,
+    PCG2016_REFERENCE,
+    find_patient_files,
+    read_2016_reference,
+    read_patient,
+)
 from models.scoring_tables import YEARS, EcgScoring, load_ecg_scoring
 
 MALFORMED_SHOWN = 10
@@ -53,25 +77,41 @@ class EcgEvaluation:
     warnings: tuple[str, ...]
 
 
-Evaluation = MurmurEvaluation | EcgEvaluation
+@dataclass(frozen=True)
+class Pcg2016Evaluation:
+    """The 2016 normal/abnormal scores of an output folder, and the reader's warnings."""
+
+    scores: ClassificationScores
+    warnings: tuple[str, ...]
+
+
+Evaluation = MurmurEvaluation | EcgEvaluation | Pcg2016Evaluation
 
 
 def evaluate(label_folder: str | Path, output_folder: str | Path, year: int = 2021) -> Evaluation:
     """Score ``output_folder`` against ``label_folder``, detecting the task from the labels."""
-    if detect_task(label_folder) == "murmur":
+    task = detect_task(label_folder)
+    if task == "murmur":
         return evaluate_murmur(label_folder, output_folder)
+    if task == "pcg2016":
+        return evaluate_pcg2016(label_folder, output_folder)
     return evaluate_ecg(label_folder, output_folder, year)
 
 
 def detect_task(label_folder: str | Path) -> str:
-    """``murmur`` for patient ``.txt`` files, ``ecg`` for ``.hea`` headers."""
+    """``murmur`` for patient ``.txt`` files, ``pcg2016`` for ``REFERENCE.csv``, ``ecg`` for
+    ``.hea`` headers."""
     names = _file_names(label_folder, "label folder")
     if any(name.lower().endswith(".txt") for name in names) and find_patient_files(label_folder):
         return "murmur"
+    if PCG2016_REFERENCE in names:
+        return "pcg2016"
     if any(_is_header(name) for name in names):
         return "ecg"
     raise DataError(
-        label_folder, "no label files: expected patient ID.txt files (2022) or NAME.hea headers"
+        label_folder,
+        "no label files: expected patient ID.txt files (2022), REFERENCE.csv (2016) or NAME.hea "
+        "headers",
     )
 
 
@@ -86,6 +126,22 @@ def evaluate_murmur(label_folder: str | Path, output_folder: str | Path) -> Murm
     return MurmurEvaluation(
         murmur=score_murmur(murmur_labels, murmur.binary, murmur.probabilities, outcome_labels),
         outcome=score_outcome(outcome_labels, outcome.binary, outcome.probabilities),
+        warnings=tuple(malformed_warnings(malformed)),
+    )
+
+
+def evaluate_pcg2016(label_folder: str | Path, output_folder: str | Path) -> Pcg2016Evaluation:
+    """The 2016 scores of the outputs of every recording that ``REFERENCE.csv`` labels."""
+    reference = read_2016_reference(label_folder)
+    if not reference:
+        raise DataError(Path(label_folder) / PCG2016_REFERENCE, "no labels in the file")
+    names = list(reference)
+    labels = np.zeros((len(names), len(PCG2016_CLASSES)), bool)
+    labels[np.arange(len(names)), [0 if reference[name] == 1 else 1 for name in names]] = True
+    label_files = [os.path.join(label_folder, f"{name}.wav") for name in names]
+    outputs, malformed = read_2016_outputs(matching_outputs(label_files, output_folder))
+    return Pcg2016Evaluation(
+        scores=score_pcg2016(labels, outputs.binary, outputs.probabilities),
         warnings=tuple(malformed_warnings(malformed)),
     )
 
@@ -219,6 +275,8 @@ def score_tables(evaluation: Evaluation) -> tuple[str, str]:
             + "\n"
         )
         return summary + per_class, per_class
+    if isinstance(evaluation, Pcg2016Evaluation):
+        return _pcg2016_tables(evaluation.scores)
     scores = evaluation.scores
     names = ["AUROC", "AUPRC", "Accuracy", "F-measure"]
     values = [scores.auroc, scores.auprc, scores.accuracy, scores.f_measure]
@@ -255,26 +313,32 @@ def _patient_classes(scores: PatientScores) -> str:
     )
 
 
+def _pcg2016_tables(scores: ClassificationScores) -> tuple[str, str]:
+    """Summary (with MAcc, the 2016 Challenge score), per-class table and confusion matrix."""
+    names = ",".join(scores.classes)
+    per_class = (
+        f"#Scores (per class)\nClasses,{names}\nAUROC,{_decimals(scores.auroc_classes)}\n"
+        f"AUPRC,{_decimals(scores.auprc_classes)}\n"
+        f"Precision,{_decimals(scores.precision_classes)}\n"
+        f"Recall,{_decimals(scores.recall_classes)}\n"
+        f"F-measure,{_decimals(scores.f_measure_classes)}\n"
+        f"\n#Confusion matrix (rows: outputs, columns: labels)\nOutputs,{names}\n"
+    )
+    for name, row in zip(scores.classes, scores.confusion, strict=True):
+        per_class += f"{name},{','.join(str(int(count)) for count in row)}\n"
+    values = [scores.auroc, scores.auprc, scores.f_measure, scores.accuracy, scores.mean_recall]
+    summary = f"#Scores\nAUROC,AUPRC,F-measure,Accuracy,MAcc\n{_decimals(values)}\n\n"
+    return summary + per_class, per_class
+
+
 def _decimals(values: Sequence[float]) -> str:
     return ",".join(f"{float(value):.3f}" for value in values)
 
 
 def as_json(evaluation: Evaluation) -> dict:
     """The evaluation as JSON-ready data: arrays become lists, undefined scores ``null``."""
-    task = "murmur" if isinstance(evaluation, MurmurEvaluation) else "ecg"
-    return {"task": task, **_plain(evaluation)}
-
-
-def _plain(value: object) -> object:
-    if is_dataclass(value):
-        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
-    if isinstance(value, np.ndarray):
-        return [_plain(item) for item in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    return value
+    tasks = {MurmurEvaluation: "murmur", EcgEvaluation: "ecg", Pcg2016Evaluation: "pcg2016"}
+    return {"task": tasks[type(evaluation)], **plain(evaluation)}
 
 
 def _file_names(folder: str | Path, role: str) -> set[str]:
@@ -292,10 +356,12 @@ def _is_header(name: str) -> bool:
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Score challenge model outputs against labels (2022 murmur/outcome or "
-        "2020/2021 ECG, detected from the label folder)."
+        description="Score challenge model outputs against labels (2022 murmur/outcome, 2016 "
+        "normal/abnormal or 2020/2021 ECG, detected from the label folder)."
     )
-    parser.add_argument("labels", help="folder of patient .txt files or ECG .hea headers")
+    parser.add_argument(
+        "labels", help="folder of patient .txt files, a 2016 REFERENCE.csv or ECG .hea headers"
+    )
     parser.add_argument("outputs", help="folder of the model's output .csv files")
     parser.add_argument("scores_csv", nargs="?", help="write the scores here instead of printing")
     parser.add_argument("class_scores_csv", nargs="?", help="write the per-class scores here")
@@ -330,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.json:
         print(json.dumps(as_json(evaluation), indent=2))
     elif not arguments.scores_csv:
-        print(summary if isinstance(evaluation, MurmurEvaluation) else f"{summary}\n\n{per_class}")
+        print(summary if not isinstance(evaluation, EcgEvaluation) else f"{summary}\n\n{per_class}")
     return 0
 
 

@@ -39,6 +39,8 @@ def override(
     loss: str | None = None,
     epochs: int | None = None,
     seed: int | None = None,
+    precision: str | None = None,
+    compile_steps: bool = False,
 ) -> Any:
     """Apply the command-line choices every task shares to a task configuration, in place."""
     if network is not None:
@@ -49,6 +51,10 @@ def override(
         config.train.epochs = epochs
     if seed is not None:
         config.train.seed = seed
+    if precision is not None:
+        config.train.precision = precision
+    if compile_steps:
+        config.train.compile = True
     return config
 
 

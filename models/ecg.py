@@ -36,7 +36,7 @@ from models.ecg_data import (
 )
 from models.ecg_features import NUM_RHYTHM, rhythm_features
 from models.ecg_networks import build_network
-from models.errors import DataError
+from models.errors import DataError, check_samples
 from models.losses import LossConfig, build_multi_label
 from models.metrics import challenge_metric
 from models.paths import inside_folder
@@ -507,7 +507,9 @@ def run_text(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The 2020/2021 templates' entry point: header text and the digital ``val`` matrix."""
     header = parse_header(header_text)
-    return run_record(model, header, to_physical(recording, header))
+    source = f"<signal of record {header.record}>"
+    signal = check_samples(to_physical(recording, header, source), header.frequency, source)
+    return run_record(model, header, signal)
 
 
 def predict_file(model: EcgModel, path: Path) -> tuple[str, list[str], np.ndarray, np.ndarray]:

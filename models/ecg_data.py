@@ -16,7 +16,7 @@ import wfdb
 from wfdb.io import _header
 from wfdb.io.header import HeaderSyntaxError, parse_header_content
 
-from models.errors import DataError
+from models.errors import DataError, check_samples
 from models.paths import inside_folder, natural_key, read_text
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -157,7 +157,7 @@ def load_signal(header_path: str | Path, header: EcgHeader | None = None) -> np.
     if len(names) != 1:
         raise DataError(header_path, f"expected one signal file, header names {sorted(names)}")
     mat = inside_folder(header_path.parent, names.pop(), header_path)
-    return to_physical(read_mat(mat), header, source=mat)
+    return check_samples(to_physical(read_mat(mat), header, source=mat), header.frequency, mat)
 
 
 def read_mat(path: Path) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 
 class DataError(ValueError):
     """A data, model or output file the kit cannot use.
@@ -16,3 +18,25 @@ class DataError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+MIN_SECONDS = 1.0  # one heartbeat at 60 bpm: nothing shorter can be classified
+
+
+def check_samples(samples: np.ndarray, frequency: float, source: str | Path) -> np.ndarray:
+    """``samples`` (time on the last axis) if a model can use them, otherwise a DataError.
+
+    Empty or sub-second signals and NaN or infinite values (WFDB's invalid-sample marker
+    becomes NaN) are refused by name instead of turning into meaningless probabilities.
+    """
+    length = samples.shape[-1]
+    if length < MIN_SECONDS * frequency:
+        raise DataError(
+            source,
+            f"is {length / frequency:.3g} s long ({length} samples at {frequency:g} Hz); "
+            f"at least {MIN_SECONDS:g} s is needed",
+        )
+    if not np.isfinite(samples).all():
+        bad = int(np.size(samples) - np.isfinite(samples).sum())
+        raise DataError(source, f"holds {bad} NaN or infinite samples")
+    return samples

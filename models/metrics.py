@@ -13,13 +13,14 @@ the other way.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES
+from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES, PCG2016_CLASSES
 from models.scoring_tables import EcgScoring
 
 MURMUR_WEIGHTS = np.array([5.0, 3.0, 1.0])
@@ -61,6 +62,29 @@ class EcgScores:
     auroc_classes: np.ndarray
     auprc_classes: np.ndarray
     f_measure_classes: np.ndarray
+
+
+@dataclass(frozen=True)
+class ClassificationScores:
+    """Scores of one-label-per-item outputs (2016 normal/abnormal, the distillation table).
+
+    ``mean_recall`` is the mean of the per-class recalls; for the 2016 classes it is the 2016
+    Challenge score MAcc, the mean of sensitivity (Abnormal recall) and specificity (Normal
+    recall). ``confusion[i, j]`` counts items output as class ``i`` and labelled ``j``.
+    """
+
+    classes: tuple[str, ...]
+    auroc: float
+    auprc: float
+    accuracy: float
+    f_measure: float
+    mean_recall: float
+    auroc_classes: np.ndarray
+    auprc_classes: np.ndarray
+    precision_classes: np.ndarray
+    recall_classes: np.ndarray
+    f_measure_classes: np.ndarray
+    confusion: np.ndarray
 
 
 def as_binary(array: np.ndarray) -> np.ndarray:
@@ -409,3 +433,57 @@ def score_ecg(
         auprc_classes=auprc,
         f_measure_classes=f_classes,
     )
+
+
+def score_classes(
+    classes: tuple[str, ...], labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray
+) -> ClassificationScores:
+    """Single-label scores; rows without exactly one label or output go to the first class.
+
+    As in the 2022 evaluator, an item with no or several outputs counts as the first class
+    (Abnormal, Present): the cautious reading of an undecided output.
+    """
+    labels, outputs = one_positive(labels), one_positive(outputs)
+    if labels.shape != outputs.shape or labels.shape[1] != len(classes):
+        raise ValueError(
+            f"{len(classes)} classes, labels {labels.shape} and outputs {outputs.shape}"
+        )
+    auroc, auprc = compute_auc(labels, probabilities)
+    tp, fp, fn, _ = one_vs_rest(labels, outputs)
+    recall = _ratio(tp, tp + fn)
+    f_classes = f_measure(labels, outputs)
+    overall, _ = accuracy(labels, outputs)
+    return ClassificationScores(
+        classes=tuple(classes),
+        auroc=nan_mean(auroc),
+        auprc=nan_mean(auprc),
+        accuracy=overall,
+        f_measure=nan_mean(f_classes),
+        mean_recall=nan_mean(recall),
+        auroc_classes=auroc,
+        auprc_classes=auprc,
+        precision_classes=_ratio(tp, tp + fp),
+        recall_classes=recall,
+        f_measure_classes=f_classes,
+        confusion=confusion_matrix(labels, outputs),
+    )
+
+
+def score_pcg2016(
+    labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray
+) -> ClassificationScores:
+    """The 2016 normal/abnormal scores over the columns (Abnormal, Normal)."""
+    return score_classes(PCG2016_CLASSES, labels, outputs, probabilities)
+
+
+def plain(value: object) -> object:
+    """Score dataclasses as JSON-ready data: arrays become lists, undefined scores ``None``."""
+    if dataclasses.is_dataclass(value):
+        return {item.name: plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+    if isinstance(value, np.ndarray):
+        return [plain(item) for item in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    return value

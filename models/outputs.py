@@ -1,9 +1,12 @@
-"""Challenge output files: one CSV per patient (2022) or per ECG record (2020/2021).
+"""Challenge output files: one CSV per patient (2022), ECG record (2020/2021) or 2016 recording.
 
     #ID
     Present,Unknown,Absent,Abnormal,Normal
     1,0,0,1,0
     0.71,0.18,0.11,0.83,0.17
+
+A 2016 recording's file has the same layout with the classes ``Abnormal,Normal`` and is read
+by the 2022 rules (2016 had no such files; its entries wrote one label per line instead).
 
 Each official evaluator reads these files its own way, and the scores depend on it, so the
 readers take a :class:`Dialect` per year and reproduce it value for value: which lines count,
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import DataError
-from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES
+from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES, PCG2016_CLASSES
 from models.scoring_tables import EcgScoring
 
 POSITIVE_WORDS = frozenset({"True", "true", "T", "t"})
@@ -141,6 +144,14 @@ def read_patient_outputs(
     class_sets = [named_classes(MURMUR_CLASSES), named_classes(OUTCOME_CLASSES)]
     (murmur, outcome), malformed = read_output_tables(paths, DIALECTS[2022], class_sets)
     return murmur, outcome, malformed
+
+
+def read_2016_outputs(paths: Sequence[str | Path]) -> tuple[OutputTable, list[Malformed]]:
+    """Abnormal/Normal outputs of 2016 recording files, read by the 2022 rules."""
+    (table,), malformed = read_output_tables(
+        paths, DIALECTS[2022], [named_classes(PCG2016_CLASSES)]
+    )
+    return table, malformed
 
 
 def read_ecg_outputs(

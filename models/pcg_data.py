@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from models.errors import DataError
+from models.errors import DataError, check_samples
 from models.paths import inside_folder, natural_key, read_text
 
 MURMUR_CLASSES = ("Present", "Unknown", "Absent")
 OUTCOME_CLASSES = ("Abnormal", "Normal")
+PCG2016_CLASSES = ("Abnormal", "Normal")
+PCG2016_REFERENCE = "REFERENCE.csv"
 LOCATIONS = ("AV", "PV", "TV", "MV", "Phc")
 AGE_GROUPS = ("Neonate", "Infant", "Child", "Adolescent", "Young Adult")
 SEX_VALUES = ("Female", "Male")
@@ -213,7 +215,7 @@ def load_recording(folder: str | Path, patient: Patient, entry: RecordingEntry) 
             wav, f"sampled at {frequency} Hz but the patient file says {patient.frequency:g} Hz"
         )
     _check_length(folder, patient, entry, len(signal))
-    return signal
+    return check_samples(signal, frequency, wav)
 
 
 def _check_length(folder: str | Path, patient: Patient, entry: RecordingEntry, frames: int) -> None:
@@ -263,9 +265,22 @@ def as_audio(recording: np.ndarray) -> np.ndarray:
     return recording.astype(np.float32).ravel()
 
 
+def find_2016_recordings(folder: str | Path) -> list[Path]:
+    """The ``NAME.wav`` recordings of a 2016 folder, in natural name order.
+
+    A 2022 folder holds ``.wav`` files too, but every one of them belongs to a patient file;
+    a folder with patient files therefore has no 2016 recordings.
+    """
+    folder = Path(folder)
+    if find_patient_files(folder):
+        return []
+    wavs = [path for path in folder.glob("*.wav") if not path.name.startswith(".")]
+    return sorted(wavs, key=lambda path: natural_key(path.stem))
+
+
 def read_2016_reference(folder: str | Path) -> dict[str, int]:
     """Labels of a 2016 challenge folder from ``REFERENCE.csv``: name → 1 abnormal, -1 normal."""
-    path = Path(folder) / "REFERENCE.csv"
+    path = Path(folder) / PCG2016_REFERENCE
     labels: dict[str, int] = {}
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():

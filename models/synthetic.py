@@ -1,4 +1,5 @@
-"""Synthetic data folders in the exact challenge formats: PCG patients (2022) and 12-lead ECGs.
+"""Synthetic data folders in the exact challenge formats: PCG patients (2022), 2016 PCG
+recordings and 12-lead ECGs.
 
 The demo and the fast tests need folders that the kit's loaders read exactly like real challenge
 data, with labels a small model can learn in seconds and without shipping real recordings. Every
@@ -6,7 +7,8 @@ class carries a signature designed in from physiology, so tests can check that a
 says what its labels say:
 
 * PCG: S1/S2 transients at child heart rates; ``Present`` adds band-limited noise inside systole
-  at the listed locations; ``Unknown`` recordings are drowned in noise and bursts.
+  at the listed locations; ``Unknown`` recordings are drowned in noise and bursts. A 2016
+  recording is one location of such a patient at 2 kHz: abnormal ones carry the murmur.
 * ECG: a rotating-dipole beat (P, Q, R, S, T and, for RBBB, a late R') projected onto the 12
   leads; rhythm sets the heart rate and RR regularity, 1st-degree AV block the PR interval.
 
@@ -17,6 +19,7 @@ Command line::
 
     python -m models.synthetic murmur OUT_DIR [--patients N] [--seed S]
     python -m models.synthetic ecg OUT_DIR [--records N] [--seed S]
+    python -m models.synthetic pcg2016 OUT_DIR [--recordings N] [--seed S]
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ T = TypeVar("T")
 # Random streams: [seed, task, role, index] always has four keys, because numpy's SeedSequence
 # treats trailing zeros as absent ([1] and [1, 0] seed the same stream).
 _PCG_TASK = 2022
+_PCG2016_TASK = 2016
 _ECG_TASK = 2021
 _FOLDER = 0
 _PLAN = 1
@@ -634,6 +638,61 @@ def _seconds(value: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# PCG (2016 normal/abnormal task)
+# ---------------------------------------------------------------------------------------------
+
+PCG2016_FREQUENCY = 2000
+PCG2016_MIX = ((True, 0.5), (False, 0.5))
+PCG2016_PREFIX = "g"
+
+
+@dataclass(frozen=True)
+class Recording2016:
+    """One 2016 recording: its name, its label and the patient its sound is made from."""
+
+    name: str
+    abnormal: bool
+    patient: PatientPlan
+
+    @property
+    def recording(self) -> RecordingPlan:
+        """The patient's location where a murmur, if any, is loudest."""
+        return max(self.patient.recordings, key=lambda recording: recording.murmur_level)
+
+
+def plan_2016_folder(num_recordings: int, seed: int = 0) -> list[Recording2016]:
+    """The recordings :func:`write_2016_folder` writes: half abnormal (exactly, largest
+    remainder), each one location of a generated patient, with a systolic murmur if abnormal."""
+    _check_request(num_recordings, seed, "num_recordings")
+    if num_recordings > 9999:
+        raise ValueError(f"at most 9999 recordings fit the 4-digit names, got {num_recordings}")
+    labels = _schedule(PCG2016_MIX, num_recordings, _rng(seed, _PCG2016_TASK, _FOLDER, 0))
+    plans = []
+    for index, abnormal in enumerate(labels):
+        name = f"{PCG2016_PREFIX}{index + 1:04d}"
+        murmur = "Present" if abnormal else "Absent"
+        patient = _plan_patient(name, murmur, False, False, _rng(seed, _PCG2016_TASK, _PLAN, index))
+        plans.append(Recording2016(name, abnormal, patient))
+    return plans
+
+
+def write_2016_folder(folder: str | Path, num_recordings: int, seed: int = 0) -> None:
+    """Write ``num_recordings`` 2016-format recordings (``NAME.wav``, 2 kHz 16-bit mono) and
+    their ``REFERENCE.csv`` (``NAME,1`` abnormal, ``NAME,-1`` normal) into ``folder``."""
+    plans = plan_2016_folder(num_recordings, seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, plan in enumerate(plans):
+        rng = _rng(seed, _PCG2016_TASK, _SIGNAL, index)
+        samples, _ = synthesise_recording(plan.patient, plan.recording, rng)
+        halved = signal.resample_poly(samples.astype(float), PCG2016_FREQUENCY, PCG_FREQUENCY)
+        audio = np.clip(np.round(halved), -32768, 32767).astype(np.int16)
+        soundfile.write(folder / f"{plan.name}.wav", audio, PCG2016_FREQUENCY, "PCM_16")
+    lines = [f"{plan.name},{1 if plan.abnormal else -1}" for plan in plans]
+    (folder / "REFERENCE.csv").write_bytes(("\n".join(lines) + "\n").encode("ascii"))
+
+
+# ---------------------------------------------------------------------------------------------
 # ECG (2020/2021 12-lead task)
 # ---------------------------------------------------------------------------------------------
 
@@ -965,6 +1024,13 @@ def _murmur_summary(patients: Sequence[PatientPlan]) -> str:
     )
 
 
+def _pcg2016_summary(recordings: Sequence[Recording2016]) -> str:
+    abnormal = sum(recording.abnormal for recording in recordings)
+    return (
+        f"{len(recordings)} recordings (Abnormal {abnormal}, Normal {len(recordings) - abnormal})"
+    )
+
+
 def _ecg_summary(records: Sequence[EcgPlan]) -> str:
     labels = Counter(label for record in records for label in record.labels)
     multi = sum(len(set(record.labels) & set(SCORED_CODES)) > 1 for record in records)
@@ -998,7 +1064,10 @@ def _parser() -> argparse.ArgumentParser:
     ecg = tasks.add_parser("ecg", help="2020/2021 12-lead ECG task: records")
     ecg.add_argument("out_dir", type=Path)
     ecg.add_argument("--records", type=_positive, default=300, help="default: 300")
-    for task in (murmur, ecg):
+    pcg2016 = tasks.add_parser("pcg2016", help="2016 normal/abnormal task: recordings")
+    pcg2016.add_argument("out_dir", type=Path)
+    pcg2016.add_argument("--recordings", type=_positive, default=60, help="default: 60")
+    for task in (murmur, ecg, pcg2016):
         task.add_argument("--seed", type=_non_negative, default=0, help="default: 0")
     return parser
 
@@ -1010,6 +1079,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.task == "murmur":
         write_murmur_folder(args.out_dir, args.patients, args.seed)
         summary = _murmur_summary(plan_murmur_folder(args.patients, args.seed))
+    elif args.task == "pcg2016":
+        write_2016_folder(args.out_dir, args.recordings, args.seed)
+        summary = _pcg2016_summary(plan_2016_folder(args.recordings, args.seed))
     else:
         write_ecg_folder(args.out_dir, args.records, args.seed)
         summary = _ecg_summary(plan_ecg_folder(args.records, args.seed))

@@ -1,7 +1,7 @@
 """Which task a data or model folder belongs to, and the module that handles it.
 
 Every task module offers the same functions: ``default_config()``, ``find_items(folder)``,
-``train(data, model, config, verbose, device)``, ``load(model, device)`` and
+``train(data, model, config, verbose, device, resume)``, ``load(model, device)`` and
 ``predict_file(model, path)``.
 """
 
@@ -12,22 +12,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from models import ecg, murmur, storage
+from models import ecg, murmur, pcg2016, storage
 from models.config import override
 from models.errors import DataError
+from models.training import PRECISIONS
 
-TASKS: dict[str, ModuleType] = {murmur.TASK: murmur, ecg.TASK: ecg}
+TASKS: dict[str, ModuleType] = {murmur.TASK: murmur, ecg.TASK: ecg, pcg2016.TASK: pcg2016}
 
 
 def detect_task(folder: str | Path) -> str:
-    """``murmur`` for patient ``.txt`` files, ``ecg`` for ``.hea`` + ``.mat`` records."""
+    """``murmur`` for patient ``.txt`` files, ``ecg`` for ``.hea`` + ``.mat`` records,
+    ``pcg2016`` for ``NAME.wav`` recordings that no patient file names."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(folder, "data folder does not exist")
     found = [name for name, module in TASKS.items() if module.find_items(folder)]
     if not found:
         raise DataError(
-            folder, "no challenge data found (expected patient ID.txt files or NAME.hea + NAME.mat)"
+            folder,
+            "no challenge data found (expected patient ID.txt files, NAME.hea + NAME.mat "
+            "or 2016 NAME.wav recordings)",
         )
     if len(found) > 1:
         raise DataError(folder, f"holds data of several tasks ({', '.join(found)}); pass --task")
@@ -69,6 +73,16 @@ def add_task_options(parser: argparse.ArgumentParser, seed: int | None = None) -
         default=seed,
         help=f"random seed (default: {'the task setting' if seed is None else seed})",
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="training arithmetic (default auto: bf16/fp16 autocast on GPUs, fp32 on CPUs)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the training steps with torch.compile (pays on long runs)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=1, help="more progress output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
@@ -80,7 +94,13 @@ def configured_task(
     name = detect_task(data_folder) if arguments.task == "auto" else arguments.task
     module = task_module(name)
     config = override(
-        module.default_config(), arguments.model, arguments.loss, arguments.epochs, arguments.seed
+        module.default_config(),
+        arguments.model,
+        arguments.loss,
+        arguments.epochs,
+        arguments.seed,
+        arguments.precision,
+        arguments.compile,
     )
     return module, config
 

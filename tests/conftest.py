@@ -70,3 +70,13 @@ def ecg_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ecg_demo")
     write_ecg_folder(folder, 40, seed=1)
     return folder
+
+
+@pytest.fixture(scope="session")
+def pcg2016_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Forty generated 2016 recordings (``NAME.wav`` + ``REFERENCE.csv``), half abnormal."""
+    from models.synthetic import write_2016_folder
+
+    folder = tmp_path_factory.mktemp("pcg2016_demo")
+    write_2016_folder(folder, 40, seed=1)
+    return folder

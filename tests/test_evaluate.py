@@ -227,3 +227,12 @@ def test_json_result(tmp_path: Path, capsys: pytest.CaptureFixture):
     assert result["scores"]["challenge_metric"] == pytest.approx(1.375 / 2.075)
     assert result["scores"]["auroc_classes"][1] is None
     assert result["class_names"][5] == "59118001|713427006"
+
+
+def test_2016_label_folder_without_labels_is_an_error(tmp_path: Path, capsys):
+    labels, outputs = tmp_path / "labels", tmp_path / "outputs"
+    labels.mkdir()
+    outputs.mkdir()
+    (labels / "REFERENCE.csv").write_text("\n")
+    assert evaluate_model.main([str(labels), str(outputs)]) == 1
+    assert "REFERENCE.csv: no labels in the file" in capsys.readouterr().err

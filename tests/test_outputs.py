@@ -10,6 +10,7 @@ import pytest
 
 from models.errors import DataError
 from models.outputs import (
+    read_2016_outputs,
     read_ecg_outputs,
     read_outputs,
     read_patient_outputs,
@@ -244,3 +245,18 @@ def test_ecg_2020_value_rules(tmp_path: Path):
     assert table.probabilities[0, row[NSR]] == 0.0  # nan alone becomes 0
     assert table.probabilities[0, row[AF]] == 0.5  # 'a|b' names no 2020 class
     assert table.probabilities[1, row[CRBBB]] == 0.0
+
+
+def test_2016_outputs_by_class_name_with_failed_and_malformed_files(tmp_path: Path):
+    written = tmp_path / "a0001.csv"
+    write_outputs(written, "a0001", ["Abnormal", "Normal"], [0, 1], [0.25, 0.75])
+    paths = [
+        written,
+        write(tmp_path, "a0002.csv", "#a0002\n normal ,ABNORMAL\n1,0\n0.9,0.1\n"),
+        write(tmp_path, "a0003.csv", "#a0003\n\n\n\n"),
+        write(tmp_path, "a0004.csv", "#a0004\nAbnormal,Normal\n"),
+    ]
+    table, malformed = read_2016_outputs(paths)
+    np.testing.assert_array_equal(table.binary, [[0, 1], [0, 1], [0, 0], [0, 0]])
+    np.testing.assert_allclose(table.probabilities, [[0.25, 0.75], [0.1, 0.9], [0, 0], [0, 0]])
+    assert [item.path for item in malformed] == [str(paths[3])]

@@ -21,8 +21,10 @@ from models.synthetic import (
     SCORED_CODES,
     UNSCORED_CODES,
     main,
+    plan_2016_folder,
     plan_murmur_folder,
     wfdb_checksums,
+    write_2016_folder,
     write_ecg_folder,
     write_murmur_folder,
 )
@@ -457,3 +459,35 @@ def test_functions_reject_empty_or_unseeded_requests(write, tmp_path: Path) -> N
     with pytest.raises(ValueError, match="non-negative"):
         write(tmp_path / "out", 2, seed=-3)
     assert not (tmp_path / "out").exists()
+
+
+def test_2016_folder_format_labels_and_determinism(tmp_path: Path):
+    from models.pcg_data import find_2016_recordings, load_wav, read_2016_reference
+
+    write_2016_folder(tmp_path / "a", 10, seed=4)
+    write_2016_folder(tmp_path / "b", 10, seed=4)
+    reference = read_2016_reference(tmp_path / "a")
+    recordings = find_2016_recordings(tmp_path / "a")
+    assert (
+        [path.stem for path in recordings] == list(reference) == [f"g{n:04d}" for n in range(1, 11)]
+    )
+    assert Counter(reference.values()) == {1: 5, -1: 5}
+    for path in recordings:
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes()
+        info = soundfile.info(path)
+        assert (info.samplerate, info.channels, info.subtype) == (2000, 1, "PCM_16")
+    shares = {1: [], -1: []}
+    for path in recordings:
+        audio, frequency = load_wav(path)
+        bins, power = signal.welch(audio, fs=frequency, nperseg=512)
+        band = power[(bins >= 150) & (bins <= 400)].sum() / power[bins >= 20].sum()
+        shares[reference[path.stem]].append(band)
+    # Murmur noise (100-400 Hz) fills systole of abnormal recordings; low S2 tones do not.
+    assert np.median(shares[1]) > 4 * np.median(shares[-1])
+
+
+def test_2016_command_line(tmp_path: Path, capsys):
+    assert main(["pcg2016", str(tmp_path), "--recordings", "4", "--seed", "2"]) == 0
+    assert "4 recordings (Abnormal 2, Normal 2)" in capsys.readouterr().out
+    assert [plan.abnormal for plan in plan_2016_folder(4, 2)].count(True) == 2
+    assert (tmp_path / "REFERENCE.csv").read_text().count("\n") == 4
