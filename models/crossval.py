@@ -4,7 +4,8 @@
 stages each fold as folders of links into DATA, trains on the training part, runs the model on
 the held-out part, and scores every fold with the evaluator. The out-of-fold outputs of all
 folds land in ``WORKDIR/outputs`` in challenge format; ``WORKDIR/crossval.csv`` holds the
-scores per fold with their mean and standard deviation.
+scores per fold with their mean and standard deviation; ``python -m models.report WORKDIR``
+draws its figures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import csv
 import os
 import shutil
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +25,18 @@ from sklearn.model_selection import StratifiedKFold
 import evaluate_model
 import run_model
 from models.errors import DataError
+from models.progress import Progress
 from models.tasks import add_task_options, configured_task, verbosity
+
+ECG_SCORES = (
+    ("AUROC", "auroc"),
+    ("AUPRC", "auprc"),
+    ("accuracy", "accuracy"),
+    ("F-measure", "f_measure"),
+    ("F-beta", "f_beta"),
+    ("G-beta", "g_beta"),
+    ("Challenge metric", "challenge_metric"),
+)
 
 
 def fold_indices(strata: list[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -63,9 +74,7 @@ def flat_scores(evaluation: evaluate_model.Evaluation) -> dict[str, float]:
                 ("cost", "cost"),
             )
         }
-    scores = evaluation.scores
-    names = ["auroc", "auprc", "accuracy", "f_measure", "f_beta", "g_beta", "challenge_metric"]
-    return {name: float(getattr(scores, name)) for name in names}
+    return {name: float(getattr(evaluation.scores, key)) for name, key in ECG_SCORES}
 
 
 def cross_validate(
@@ -76,22 +85,37 @@ def cross_validate(
     if len(items) < folds:
         raise DataError(data, f"{len(items)} items cannot make {folds} folds")
     strata = [task.stratum(item) for item in items]
-    outputs = workdir / "outputs"
     rows = []
-    for number, (train, test) in enumerate(fold_indices(strata, folds, seed), start=1):
-        started = time.perf_counter()
-        fold = workdir / f"fold{number}"
-        stage(task, [items[i] for i in train], fold / "train")
-        stage(task, [items[i] for i in test], fold / "test")
-        task.train(fold / "train", fold / "model", config, verbose=max(verbose - 1, 0))
-        failures = run_model.run(str(fold / "model"), str(fold / "test"), str(outputs), verbose=0)
-        if failures:
-            raise DataError(fold / "test", f"{len(failures)} items failed: {failures[0]}")
-        rows.append(flat_scores(evaluate_model.evaluate(fold / "test", outputs)))
-        if verbose:
+    with Progress(folds, "cross-validation", verbose, unit="fold") as progress:
+        for number, (train, test) in enumerate(fold_indices(strata, folds, seed), start=1):
+            rows.append(
+                run_fold(task, items, train, test, workdir / f"fold{number}", config, verbose)
+            )
             summary = ", ".join(f"{name} {value:.3f}" for name, value in rows[-1].items())
-            print(f"fold {number}/{folds} ({time.perf_counter() - started:.0f} s): {summary}")
+            progress.note(f"fold {number}/{folds} ({progress.seconds:.0f} s so far): {summary}")
+            progress.advance()
+        progress.finish(f"cross-validated {len(items)} items in {folds} folds")
     return rows
+
+
+def run_fold(
+    task: ModuleType,
+    items: list[Path],
+    train: np.ndarray,
+    test: np.ndarray,
+    fold: Path,
+    config,
+    verbose: int,
+) -> dict[str, float]:
+    """Stage, train, run and score one fold; its outputs join ``fold/../outputs``."""
+    outputs = fold.parent / "outputs"
+    stage(task, [items[i] for i in train], fold / "train")
+    stage(task, [items[i] for i in test], fold / "test")
+    task.train(fold / "train", fold / "model", config, verbose=max(verbose - 1, 0))
+    failures = run_model.run(str(fold / "model"), str(fold / "test"), str(outputs), verbose=0)
+    if failures:
+        raise DataError(fold / "test", f"{len(failures)} items failed: {failures[0]}")
+    return flat_scores(evaluate_model.evaluate(fold / "test", outputs))
 
 
 def write_table(rows: list[dict[str, float]], path: Path) -> dict[str, tuple[float, float]]:

@@ -1,8 +1,10 @@
-"""The built-in demo: generate → train → run → score, for both tasks, on fresh synthetic data.
+"""The built-in demo: generate → train → run → score → report, for both tasks, on fresh
+synthetic data.
 
 ``python -m models.demo [WORKDIR] [--patients N] [--records N]`` leaves the generated data,
-models, outputs and score files under WORKDIR (default ``demo_run``) and prints the official
-score tables.
+models, outputs, score files and reports under WORKDIR (default ``demo_run``) and prints the
+official score tables. Each task's folder is a run folder as ``models.report`` reads it
+(``model``, ``test_data``, ``outputs``), and its report lands in ``WORKDIR/TASK/report``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import evaluate_model
 import run_model
 import train_model
+from models.report import write_report
 from models.synthetic import write_ecg_folder, write_murmur_folder
 
 
@@ -46,6 +49,7 @@ def run_task(workdir: Path, task: str, count: int, seed: int) -> int:
             return code
     print(f"--- {task} scores ({folder / 'scores.csv'}):")
     print((folder / "scores.csv").read_text())
+    write_report(folder)
     return 0
 
 

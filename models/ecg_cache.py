@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ import numpy as np
 
 from models.config import to_dict
 from models.ecg_data import load_signal, read_header
+from models.progress import Progress
+from models.training import quiet
 
 CACHE_VERSION = 1
 CACHE_VARIABLE = "CARDIOKIT_CACHE"
@@ -94,17 +95,24 @@ def build_cache(
     """Cached entries of ``paths``, preparing the records not cached yet.
 
     ``prepare(signal, header)`` gives the prepared signal, ``features(prepared, header)`` the
-    (header features, rhythm features) pair.
+    (header features, rhythm features) pair. Progress and the closing summary go to ``log``;
+    training's ``quiet`` sink (``-q``) silences them.
     """
     folder = settings_folder(root or cache_root(), preprocessing)
-    bar = ProgressBar(len(paths), log)
-    records = []
-    for path in paths:
-        key = record_key(path)
-        if not (folder / f"{key}.json").is_file():
-            write_entry(folder, key, path, prepare, features)
-        records.append(read_entry(folder, key))
-        bar.advance()
+    verbose = 0 if log is quiet else 1
+    records, prepared = [], 0
+    with Progress(len(paths), "preparing ECG records", verbose, "record", log) as progress:
+        for path in paths:
+            key = record_key(path)
+            if not (folder / f"{key}.json").is_file():
+                write_entry(folder, key, path, prepare, features)
+                prepared += 1
+            records.append(read_entry(folder, key))
+            progress.advance()
+        progress.finish(
+            f"ECG cache: {len(paths)} records, {prepared} newly prepared, "
+            f"{len(paths) - prepared} already cached in {folder}"
+        )
     return records
 
 
@@ -146,30 +154,3 @@ def _atomic(path: Path, write: Callable) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-class ProgressBar:
-    """A text progress bar: redrawn in place on a terminal, a line every 10 % otherwise."""
-
-    def __init__(self, total: int, log: Callable[[str], None], width: int = 30) -> None:
-        self.total, self.log, self.width = max(total, 1), log, width
-        self.done, self.started, self.shown = 0, time.perf_counter(), -1
-        self.live = log is print and sys.stdout.isatty()
-
-    def advance(self) -> None:
-        self.done += 1
-        step = self.done * 10 // self.total
-        if not self.live and step == self.shown and self.done != self.total:
-            return
-        self.shown = step
-        filled = self.width * self.done // self.total
-        elapsed = time.perf_counter() - self.started
-        text = (
-            f"cache [{'#' * filled}{'.' * (self.width - filled)}] "
-            f"{self.done}/{self.total} records, {elapsed:.0f} s"
-        )
-        if self.live:
-            end = "\n" if self.done == self.total else ""
-            print(f"\r{text}", end=end, flush=True)
-        else:
-            self.log(text)

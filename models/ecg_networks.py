@@ -92,9 +92,13 @@ class ClassWiseAttention(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_outputs))
         nn.init.xavier_uniform_(self.weight)
 
+    def attention(self, maps: torch.Tensor) -> torch.Tensor:
+        """Each class's weights over time (batch, classes, positions), summing to 1; separate
+        from ``forward`` so explanations can draw where each class looked."""
+        return torch.softmax(self.scores(maps), dim=-1)
+
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        attention = torch.softmax(self.scores(maps), dim=-1)
-        summaries = attention @ maps.transpose(1, 2)
+        summaries = self.attention(maps) @ maps.transpose(1, 2)
         return (summaries * self.weight).sum(dim=-1) + self.bias
 
 

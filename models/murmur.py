@@ -22,7 +22,6 @@ them), so the thresholds belong to exactly the network that uses them.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -58,6 +57,7 @@ from models.pcg_data import (
 )
 from models.pcg_features import SpecAugmentConfig, spec_augment
 from models.pcg_networks import build_network
+from models.progress import Progress
 from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
 from models.thresholds import ThresholdSearch, tune_thresholds
 from models.training import (
@@ -66,6 +66,7 @@ from models.training import (
     fit,
     minibatches,
     pick_device,
+    quiet,
     seed_everything,
     training_record,
     training_run,
@@ -266,15 +267,20 @@ def load_patients(folder: str | Path, config: MurmurConfig, log) -> list[LoadedP
     if not files:
         raise DataError(folder, "no patient files (ID.txt) in the data folder")
     loaded = []
-    started = time.perf_counter()
-    for number, path in enumerate(files, start=1):
-        patient = read_patient(path)
-        if patient.murmur is None or patient.outcome is None:
-            raise DataError(path, "training needs #Murmur and #Outcome labels")
-        audio = [prepare(a, patient.frequency, config) for a in load_recordings(folder, patient)]
-        loaded.append(LoadedPatient(patient, audio))
-        if number % 50 == 0 or number == len(files):
-            log(f"loaded {number}/{len(files)} patients ({time.perf_counter() - started:.0f} s)")
+    shown = 0 if log is quiet else 1  # the progress bar follows the log
+    with Progress(len(files), "loading patients", shown, "patient", log) as progress:
+        for path in files:
+            patient = read_patient(path)
+            if patient.murmur is None or patient.outcome is None:
+                raise DataError(path, "training needs #Murmur and #Outcome labels")
+            recordings = load_recordings(folder, patient)
+            loaded.append(
+                LoadedPatient(patient, [prepare(a, patient.frequency, config) for a in recordings])
+            )
+            progress.advance()
+        progress.finish(
+            f"loaded {len(loaded)} patients, {sum(len(p.recordings) for p in loaded)} recordings"
+        )
     return loaded
 
 

@@ -85,10 +85,14 @@ class AttentionPooling(nn.Module):
         self.scores = nn.Conv1d(channels, classes, kernel_size=1)
         self.weights = nn.Conv1d(channels, classes, kernel_size=1)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def attention(self, features: torch.Tensor) -> torch.Tensor:
+        """Each class's weights over the positions (batch, classes, positions), summing to 1;
+        separate from ``forward`` so explanations can draw what the pooling looked at."""
         weights = torch.sigmoid(self.weights(features)).clamp_min(1e-6)
-        weights = weights / weights.sum(dim=2, keepdim=True)
-        return (self.scores(features) * weights).sum(dim=2)
+        return weights / weights.sum(dim=2, keepdim=True)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (self.scores(features) * self.attention(features)).sum(dim=2)
 
 
 class CnnAttention(nn.Module):
