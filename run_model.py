@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from models.errors import DataError
 from models.outputs import write_outputs
+from models.progress import Progress
 from models.tasks import model_task
 
 
@@ -53,21 +53,31 @@ def run(
         raise DataError(data_folder, f"no {task.TASK} data found in the folder")
     Path(output_folder).mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
-    started = time.perf_counter()
-    for number, path in enumerate(items, start=1):
-        try:
-            identifier, classes, labels, probabilities = task.predict_file(model, path)
-        except Exception as error:
-            if not allow_failures:
-                raise
-            reason = str(error) if isinstance(error, DataError) else f"{path}: {error!r}"
-            failures.append(reason)
-            identifier, classes, labels, probabilities = path.stem, [], [], []
-        write_outputs(
-            Path(output_folder) / f"{path.stem}.csv", identifier, classes, labels, probabilities
+    seen: dict[str, Path] = {}
+    unit = "patient" if task.TASK == "murmur" else "record"
+    with Progress(len(items), "running model", verbose, unit) as progress:
+        for path in items:
+            try:
+                identifier, classes, labels, probabilities = task.predict_file(model, path)
+                if identifier in seen:
+                    raise DataError(
+                        path, f"duplicate {unit} ID {identifier} (also in {seen[identifier].name})"
+                    )
+                seen[identifier] = path
+            except Exception as error:
+                if not allow_failures:
+                    raise
+                reason = str(error) if isinstance(error, DataError) else f"{path}: {error!r}"
+                failures.append(reason)
+                identifier, classes, labels, probabilities = path.stem, [], [], []
+            write_outputs(
+                Path(output_folder) / f"{path.stem}.csv", identifier, classes, labels, probabilities
+            )
+            progress.advance()
+        progress.finish(
+            f"ran the model on {len(items)} {unit}s, {len(failures)} failed; "
+            f"outputs in {output_folder}"
         )
-        if verbose > 1 or (verbose and (number % 100 == 0 or number == len(items))):
-            print(f"ran {number}/{len(items)} ({time.perf_counter() - started:.1f} s)")
     return failures
 
 
@@ -91,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         for line in failures:
             print(f"  {line}", file=sys.stderr)
         return 1
-    if verbose:
-        print(f"outputs written to {arguments.output_folder}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Train a challenge model: ``python train_model.py DATA MODEL [--task auto|murmur|ecg] [-v]``.
+"""Train a challenge model: ``python train_model.py DATA MODEL [--task auto|TASK] [-v]``.
 
 Under ``torchrun --nproc_per_node=N`` it trains with DistributedDataParallel across N processes.
 """

@@ -243,15 +243,34 @@ def mean_score(result: dict, rule: str, name: str) -> float:
     return float(np.nanmean([fold[name] for fold in result[rule]]))
 
 
+INFERENCE_LIMIT_MS = 100  # per patient with 4 recordings, the deployment target on this CPU
+
+
 def target_lines(results: dict[str, dict]) -> list[str]:
-    """The issue's targets, checked on the best network row by prior-weighted accuracy."""
+    """The targets, checked on the best network row that meets the inference limit.
+
+    A configuration too slow to run within the limit cannot be the default, however it scores,
+    so the best row is chosen among the fast ones by prior-weighted murmur accuracy.
+    """
     networks = {name: r for name, r in results.items() if "tuned" in r}
     baseline = results.get(ROWS[-1].name)
     if not networks or baseline is None:
         return []
-    best = max(networks, key=lambda name: mean_score(networks[name], "tuned", SCORES[1]))
-    result = networks[best]
-    lines = [f"Best network row by prior-weighted accuracy: **{best}** (tuned)."]
+    fast = {
+        name: result
+        for name, result in networks.items()
+        if np.nanmean(result["inference_ms"]) <= INFERENCE_LIMIT_MS
+    }
+    if not fast:
+        return [f"No network row runs within {INFERENCE_LIMIT_MS} ms per patient."]
+    best = max(fast, key=lambda name: mean_score(fast[name], "tuned", SCORES[1]))
+    result = fast[best]
+    default = murmur.default_config()
+    default_name = f"{default.network} + {default.loss.name}"
+    lines = [
+        f"Best network row within {INFERENCE_LIMIT_MS} ms per patient, by prior-weighted murmur "
+        f"accuracy: **{best}** (tuned); the default configuration is {default_name}.",
+    ]
     for name in SCORES[:2]:
         gain = mean_score(result, "tuned", name) - mean_score(baseline, "argmax", name)
         argmax = mean_score(result, "tuned", name) - mean_score(result, "argmax", name)

@@ -142,3 +142,12 @@ def test_shards_split_an_epoch_evenly_and_disjointly(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(distributed, "world_size", lambda: 30)
     with pytest.raises(ValueError, match="13 batches per epoch cannot feed 30 processes"):
         minibatches(100, 8, training.epoch_generator(5, 2))
+
+
+def test_compiled_steps_train_like_eager_ones() -> None:
+    torch.manual_seed(0)
+    network = Noisy()
+    config = TrainConfig(epochs=3, learning_rate=1e-2, compile=True)
+    fit(network, batches, torch.nn.functional.cross_entropy, config, torch.device("cpu"), log=quiet)
+    assert all(not name.startswith("_orig_mod") for name in network.state_dict())
+    assert accuracy(network) > 0.8
