@@ -1,6 +1,6 @@
 """Patient- or record-level k-fold cross-validation with the official scores.
 
-``python -m models.crossval DATA WORKDIR --task murmur|ecg --folds 5 [--model M] [--loss L]``
+``python -m models.crossval DATA WORKDIR [--task murmur|ecg|pcg2016] --folds 5 [--model M]``
 stages each fold as folders of links into DATA, trains on the training part, runs the model on
 the held-out part, and scores every fold with the evaluator. The out-of-fold outputs of all
 folds land in ``WORKDIR/outputs`` in challenge format; ``WORKDIR/crossval.csv`` holds the
@@ -37,6 +37,13 @@ ECG_SCORES = (
     ("G-beta", "g_beta"),
     ("Challenge metric", "challenge_metric"),
 )
+PCG2016_SCORES = (
+    ("AUROC", "auroc"),
+    ("AUPRC", "auprc"),
+    ("accuracy", "accuracy"),
+    ("F-measure", "f_measure"),
+    ("MAcc", "mean_recall"),
+)
 
 
 def fold_indices(strata: list[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -52,11 +59,13 @@ def fold_indices(strata: list[str], folds: int, seed: int) -> list[tuple[np.ndar
 
 
 def stage(task: ModuleType, items: list[Path], folder: Path) -> None:
-    """A data folder of symbolic links to ``items`` and the files they name."""
+    """A data folder of symbolic links to ``items`` and the files they name, with the label
+    files the task keeps per folder."""
     folder.mkdir(parents=True)
     for item in items:
         for path in task.item_files(item):
             os.symlink(path.resolve(), folder / path.name)
+    task.write_labels(items, folder)
 
 
 def flat_scores(evaluation: evaluate_model.Evaluation) -> dict[str, float]:
@@ -74,6 +83,8 @@ def flat_scores(evaluation: evaluate_model.Evaluation) -> dict[str, float]:
                 ("cost", "cost"),
             )
         }
+    if isinstance(evaluation, evaluate_model.Pcg2016Evaluation):
+        return {name: float(getattr(evaluation.scores, key)) for name, key in PCG2016_SCORES}
     return {name: float(getattr(evaluation.scores, key)) for name, key in ECG_SCORES}
 
 

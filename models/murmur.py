@@ -245,6 +245,10 @@ def recording_targets(patient: Patient) -> list[tuple[int, int]]:
     return targets
 
 
+def write_labels(items: list[Path], folder: Path) -> None:
+    """Labels live in each patient file, so a subset of patients needs nothing more."""
+
+
 def find_items(folder: str | Path) -> list[Path]:
     return find_patient_files(folder)
 

@@ -44,6 +44,7 @@ from models.distill_networks import parameter_count
 from models.errors import DataError, check_samples
 from models.pcg_data import (
     PCG2016_CLASSES,
+    PCG2016_REFERENCE,
     find_2016_recordings,
     load_wav,
     read_2016_reference,
@@ -79,6 +80,13 @@ def find_items(folder: str | Path) -> list[Path]:
 def item_files(path: Path) -> list[Path]:
     """The recording itself; its label lives in the folder's shared ``REFERENCE.csv``."""
     return [path]
+
+
+def write_labels(items: list[Path], folder: Path) -> None:
+    """``folder``'s own ``REFERENCE.csv``: the lines of ``items``, for a subset of the data."""
+    labels = recording_labels(items[0].parent, items) if items else []
+    lines = [f"{item.stem},{label}" for item, label in zip(items, labels, strict=True)]
+    (folder / PCG2016_REFERENCE).write_text("".join(f"{line}\n" for line in lines))
 
 
 def stratum(path: Path) -> str:

@@ -1,6 +1,7 @@
 """Which task a data or model folder belongs to, and the module that handles it.
 
 Every task module offers the same functions: ``default_config()``, ``find_items(folder)``,
+``item_files(item)``, ``write_labels(items, folder)``, ``stratum(item)``,
 ``train(data, model, config, verbose, device, resume)``, ``load(model, device)`` and
 ``predict_file(model, path)``.
 """

@@ -11,6 +11,7 @@ import pytest
 from models import crossval
 from models.config import override
 from models.murmur import default_config
+from models.pcg_data import read_2016_reference
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,23 @@ def test_cross_validation_writes_out_of_fold_outputs_and_scores(
     assert [row[0] for row in rows[1:]] == ["1", "2", "3", "mean", "std"]
     weighted = [float(row[rows[0].index("murmur weighted accuracy")]) for row in rows[1:4]]
     assert np.isclose(np.mean(weighted), float(rows[4][rows[0].index("murmur weighted accuracy")]))
+
+
+def test_2016_folds_carry_their_own_reference_and_scores(
+    pcg2016_demo: Path, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "cv"
+    code = crossval.main([str(pcg2016_demo), str(workdir), "--folds", "2", "--epochs", "1", "-q"])
+    assert code == 0
+    everything = read_2016_reference(pcg2016_demo)
+    for fold in ("fold1", "fold2"):
+        test = workdir / fold / "test"
+        labels = read_2016_reference(test)
+        assert sorted(labels) == sorted(path.stem for path in test.glob("*.wav"))
+        assert all(everything[name] == label for name, label in labels.items())
+    with open(workdir / "crossval.csv") as handle:
+        header = next(csv.reader(handle))
+    assert header == ["fold", "AUROC", "AUPRC", "accuracy", "F-measure", "MAcc"]
 
 
 def test_override_sets_the_shared_choices() -> None:
