@@ -90,12 +90,15 @@ def check_ecg_scores(scores: Path, class_scores: Path) -> None:
 
 
 def check_model(model: Path, task: str) -> None:
-    for name in ("model.json", "weights.pt"):
-        if not (model / name).is_file():
-            raise CheckError(f"{model}: no {name}")
-    stored = json.loads((model / "model.json").read_text()).get("task")
-    if stored != task:
-        raise CheckError(f"{model}/model.json: task {stored!r}, expected {task!r}")
+    """``model.json`` for ``task`` and the weights file it names (``weights.pt`` in format 1)."""
+    if not (model / "model.json").is_file():
+        raise CheckError(f"{model}: no model.json")
+    metadata = json.loads((model / "model.json").read_text())
+    if metadata.get("task") != task:
+        raise CheckError(f"{model}/model.json: task {metadata.get('task')!r}, expected {task!r}")
+    weights = metadata.get("weights_file", "weights.pt")
+    if not (model / weights).is_file():
+        raise CheckError(f"{model}: no {weights}, which model.json names")
 
 
 def check_outputs(labels: Path, outputs: Path, task: str) -> None:

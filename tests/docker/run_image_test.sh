@@ -8,7 +8,9 @@
 # 2. Builds a stand-in for the CUDA PyTorch base image without pulling from any registry: a
 #    Debian root made with debootstrap, its python3 plus the CPU build of the pinned torch,
 #    imported with `docker import`. It is cached under its tag, so later runs skip this.
-# 3. Builds the kit's image on it (`--build-arg BASE_IMAGE=...`, `--network host`).
+# 3. Builds the kit's image on it (`--build-arg BASE_IMAGE=...`, `--network host`) and checks
+#    that the image runs the base image's python and its one torch, at the version pinned in
+#    requirements.txt, with no CUDA packages added by pip.
 # 4. For the murmur and the ECG task: generates small training and test folders, then runs
 #    train_model.py, run_model.py and evaluate_model.py in containers with `--network none`
 #    and the folders mounted under /physionet, and checks the model, outputs and score tables.
@@ -253,11 +255,13 @@ make_root() {
     mirror="$(apt_mirror)"
     [[ -n "$mirror" ]] || die "no $SUITE mirror in the apt sources; set CARDIOKIT_DEBIAN_MIRROR"
     command -v debootstrap >/dev/null || apt_install debootstrap || die "could not install debootstrap"
-    log "debootstrap $SUITE from the apt mirror (a few minutes)"
+    log "debootstrap $SUITE from the apt mirror (a minute or more)"
     local proxy
     mapfile -t proxy < <(apt_proxy_env)
+    # Its hundreds of progress lines go to a log; only a failure shows them.
     env "${proxy[@]}" debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates \
-        "$SUITE" "$root" "$mirror" || die "debootstrap failed"
+        "$SUITE" "$root" "$mirror" >"$WORK/debootstrap.log" 2>&1 ||
+        die "debootstrap failed; its last lines:"$'\n'"$(tail -n 20 "$WORK/debootstrap.log")"
 }
 
 # pip matches --platform tags literally, so name every manylinux tag the stand-in's glibc accepts.
@@ -356,10 +360,34 @@ build_base_image() {
 
 # ---------------------------------------------------------------- the kit's image
 
-# Where torch lives and which version it is: must be the same in the base and the kit image.
-torch_identity() {
-    docker run --rm --network none --label "$LABEL" "$1" python3 -W ignore -c \
-        'import importlib.metadata as m, torch; print(m.version("torch"), torch.__file__)'
+# One line about an image's python and torch: the python version, how many torch
+# distributions are installed (pip list names each only once, even when two sit in different
+# folders), the torch version and where the imported torch lives.
+python_and_torch() {
+    docker run --rm --network none --label "$LABEL" "$1" python3 -W ignore -c '
+import importlib.metadata as m, sys, torch
+found = [d for d in m.distributions() if (d.metadata["Name"] or "").lower() == "torch"]
+print("%d.%d" % sys.version_info[:2], len(found), m.version("torch"), torch.__file__)'
+}
+
+# The kit's image must run the base image's python and its one torch, at the pinned version,
+# and pip must not have added CUDA libraries of its own.
+check_kit_image() {
+    local base=$1 pin=$2 before after version count torch_version
+    before="$(python_and_torch "$base")" || die "python3 or torch does not start in $base"
+    after="$(python_and_torch "$KIT_IMAGE")" || die "python3 or torch does not start in the kit's image"
+    read -r version count torch_version _ <<<"$after"
+    [[ "$version" == "$PYTHON_VERSION" ]] ||
+        die "the image runs python $version; the stand-in's torch wheels are for $PYTHON_VERSION"
+    [[ "$count" == 1 ]] || die "the image holds $count torch distributions: $after"
+    [[ "${torch_version%%+*}" == "$pin" ]] || die "the image's torch is $torch_version, requirements.txt pins $pin"
+    [[ "$before" == "$after" ]] || die "the image's torch ($after) is not the base image's ($before)"
+    local packages
+    packages="$(docker run --rm --network none --label "$LABEL" "$KIT_IMAGE" python3 -m pip list 2>/dev/null)"
+    if grep -qi '^nvidia-' <<<"$packages"; then
+        die "the image gained CUDA packages from pip: $(grep -i '^nvidia-' <<<"$packages" | head -n 3)"
+    fi
+    log "the kit's image keeps the base image's python and torch: $after"
 }
 
 build_kit_image() {
@@ -367,16 +395,6 @@ build_kit_image() {
     log "building the kit's image on $base"
     docker build --network host --force-rm --build-arg "BASE_IMAGE=$base" \
         --label "$LABEL" -t "$KIT_IMAGE" "$REPO" || die "docker build failed"
-    local before after
-    before="$(torch_identity "$base")"
-    after="$(torch_identity "$KIT_IMAGE")"
-    [[ "$before" == "$after" ]] || die "the image's torch ($after) is not the base image's ($before)"
-    local packages
-    packages="$(docker run --rm --network none --label "$LABEL" "$KIT_IMAGE" python3 -m pip list 2>/dev/null)"
-    if grep -qi '^nvidia-' <<<"$packages"; then
-        die "the image gained CUDA packages from pip: $(grep -i '^nvidia-' <<<"$packages" | head -n 3)"
-    fi
-    log "the kit's image keeps the base image's torch: $after"
 }
 
 # ---------------------------------------------------------------- one task, as the organisers run it
@@ -437,6 +455,7 @@ main() {
     start_engine
     build_base_image "$BASE_IMAGE" "torch==$pin+cpu"
     build_kit_image "$BASE_IMAGE"
+    check_kit_image "$BASE_IMAGE" "$pin"
     run_task murmur
     run_task ecg
     log "image test passed in $SECONDS s"
