@@ -26,6 +26,7 @@ import numpy as np
 from models.config import to_dict
 from models.ecg_data import load_signal, read_header
 from models.progress import Progress
+from models.storage import atomic_write
 from models.training import quiet
 
 CACHE_VERSION = 1
@@ -121,7 +122,8 @@ def write_entry(folder: Path, key: str, path: Path, prepare: Callable, features:
     header = read_header(path)
     prepared = prepare(load_signal(path, header), header)
     header_features, rhythm = features(prepared, header)
-    _atomic(folder / f"{key}.npy", lambda handle: np.save(handle, prepared.astype(np.float16)))
+    signal = prepared.astype(np.float16)
+    atomic_write(folder / f"{key}.npy", lambda handle: np.save(handle, signal), durable=False)
     entry = {
         "name": header.record,
         "length": int(prepared.shape[-1]),
@@ -129,7 +131,8 @@ def write_entry(folder: Path, key: str, path: Path, prepare: Callable, features:
         "header_features": np.asarray(header_features).tolist(),
         "rhythm_features": np.asarray(rhythm).tolist(),
     }
-    _atomic(folder / f"{key}.json", lambda handle: handle.write(json.dumps(entry).encode()))
+    text = json.dumps(entry).encode()
+    atomic_write(folder / f"{key}.json", lambda handle: handle.write(text), durable=False)
 
 
 def read_entry(folder: Path, key: str) -> CachedRecord:
@@ -142,15 +145,3 @@ def read_entry(folder: Path, key: str) -> CachedRecord:
         header_features=np.asarray(entry["header_features"], dtype=np.float32),
         rhythm_features=np.asarray(entry["rhythm_features"], dtype=np.float32),
     )
-
-
-def _atomic(path: Path, write: Callable) -> None:
-    """Write through a temporary file and rename, so a killed build leaves no half entry."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

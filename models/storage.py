@@ -65,21 +65,25 @@ def tensor_bytes(weights: dict[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any], durable: bool = True) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``: readers
+    see the old file or the whole new one. ``durable`` also syncs the file and the rename to
+    disk, so a power cut cannot undo them; caches that can be rebuilt skip that cost."""
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates owner-only files; a model folder is meant to be shared and copied.
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        # mkstemp creates owner-only files; model folders and caches are meant to be shared.
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    sync_folder(path.parent)
+    if durable:
+        sync_folder(path.parent)
 
 
 def sync_folder(folder: Path) -> None:
