@@ -83,14 +83,18 @@ def grid(count: int, columns: int, width: float = PANEL_INCHES, height: float = 
     return figure, axes[:count]
 
 
+# Matplotlib stamps its name and web address into every PNG; the kit's figures carry neither.
+PNG_METADATA = {"Software": None}
+
+
 def save(figure: Figure, path: Path, colours: int | None = None) -> Path:
     """Write the figure as a PNG at the report's resolution; ``colours`` reduces it to a
     palette of that many colours, which keeps noisy images (spectrograms) small on disk."""
     if colours is None:
-        figure.savefig(path, dpi=DPI)
+        figure.savefig(path, dpi=DPI, metadata=PNG_METADATA)
         return path
     buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=DPI)
+    figure.savefig(buffer, dpi=DPI, metadata=PNG_METADATA)
     image = Image.open(buffer).convert("RGB").quantize(colours)
     image.save(path, format="PNG", optimize=True)
     return path
