@@ -29,13 +29,20 @@ class Progress:
     ``with Progress(len(items), "running model", verbose, unit="patient") as progress:`` then
     ``progress.advance()`` per item, ``progress.note(text)`` for a line about an item, and
     ``progress.finish(text)`` for the summary line (the elapsed time is appended to it).
+    ``milestones=False`` drops the plain every-tenth lines, for steps that note each item.
     """
 
     def __init__(
-        self, total: int, what: str, verbose: int = 1, unit: str = "item", log: Log = print
+        self,
+        total: int,
+        what: str,
+        verbose: int = 1,
+        unit: str = "item",
+        log: Log = print,
+        milestones: bool = True,
     ) -> None:
         self.total, self.what, self.unit = total, what, unit
-        self.verbose, self.log = verbose, log
+        self.verbose, self.log, self.milestones = verbose, log, milestones
         self.done, self.shown_tenth = 0, 0
         self.started = time.perf_counter()
         live = verbose >= 1 and sys.stderr.isatty()
@@ -66,7 +73,8 @@ class Progress:
             self.bar.update(count)
             return
         tenth = self.done * 10 // max(self.total, 1)
-        if self.verbose >= 1 and tenth > self.shown_tenth and self.done < self.total:
+        shown = self.verbose >= 1 and self.milestones
+        if shown and tenth > self.shown_tenth and self.done < self.total:
             self.shown_tenth = tenth
             self.log(f"{self.what}: {self.done}/{self.total} {self.unit}s ({self.seconds:.0f} s)")
 

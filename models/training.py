@@ -23,6 +23,7 @@ import torch
 
 from models import distributed, storage
 from models.errors import DataError
+from models.progress import Progress
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 History = list[dict[str, Any]]
@@ -121,7 +122,7 @@ def restore_random_states(states: dict[str, Any]) -> None:
 
 
 @dataclass
-class Progress:
+class RunState:
     """What the loop carries from epoch to epoch, and what a checkpoint restores."""
 
     epoch: int = 0
@@ -159,46 +160,68 @@ def fit(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(config.epochs, 1))
     dtype = autocast_dtype(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    progress = Progress(history=[])
+    state = RunState(history=[])
     if checkpoint is not None and checkpoint.resume:
-        progress = resume(checkpoint, network, optimiser, scheduler, log)
+        state = resume(checkpoint, network, optimiser, scheduler, log)
     main = distributed.is_main()
-    for epoch in range(progress.epoch + 1, config.epochs + 1):
-        started = time.perf_counter()
-        learning_rate = scheduler.get_last_lr()[0]
-        trainer.train()
-        total, count = 0.0, 0
-        for inputs, targets in batches(epoch_generator(config.seed, epoch)):
-            inputs = tuple(to_device(tensor, device) for tensor in inputs)
-            targets = to_device(targets, device)
-            with torch.autocast(
-                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-            ):
-                outputs = trainer(*inputs)
-            value = loss(outputs.float(), targets)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(value).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            total, count = total + value.item() * len(targets), count + len(targets)
-        scheduler.step()
-        record = {"epoch": epoch, "loss": total / max(count, 1), "validation": None}
-        if validate is not None and main:
-            network.eval()
-            record["validation"] = score = float(validate(network))
-            if score > progress.best_score:
-                progress.best_score, progress.best_epoch = score, epoch
-                progress.best_state = copy.deepcopy(network.state_dict())
-        record.update(seconds=round(time.perf_counter() - started, 3), learning_rate=learning_rate)
-        progress.history.append(record)
-        progress.epoch = epoch
-        if checkpoint is not None and main:
-            save_checkpoint(checkpoint, progress, network, optimiser, scheduler)
-        log(epoch_line(record, config.epochs))
-    if progress.best_state is not None:
-        network.load_state_dict(progress.best_state)
+    shown = 0 if log is quiet else 1
+    with Progress(
+        config.epochs - state.epoch, "training", shown, "epoch", log, milestones=False
+    ) as bar:
+        for epoch in range(state.epoch + 1, config.epochs + 1):
+            started = time.perf_counter()
+            learning_rate = scheduler.get_last_lr()[0]
+            trainer.train()
+            epoch_batches = batches(epoch_generator(config.seed, epoch))
+            mean_loss = train_epoch(trainer, epoch_batches, loss, optimiser, scaler, dtype, device)
+            scheduler.step()
+            record = {"epoch": epoch, "loss": mean_loss, "validation": None}
+            if validate is not None and main:
+                network.eval()
+                record["validation"] = score = float(validate(network))
+                if score > state.best_score:
+                    state.best_score, state.best_epoch = score, epoch
+                    state.best_state = copy.deepcopy(network.state_dict())
+            record.update(
+                seconds=round(time.perf_counter() - started, 3), learning_rate=learning_rate
+            )
+            state.history.append(record)
+            state.epoch = epoch
+            if checkpoint is not None and main:
+                save_checkpoint(checkpoint, state, network, optimiser, scheduler)
+            bar.note(epoch_line(record, config.epochs))
+            bar.advance()
+        kept = f"kept epoch {state.best_epoch}" if state.best_epoch else "kept the last epoch"
+        bar.finish(f"trained {len(state.history)} epochs; {kept}")
+    if state.best_state is not None:
+        network.load_state_dict(state.best_state)
     network.eval()
-    return progress.history
+    return state.history
+
+
+def train_epoch(
+    trainer: torch.nn.Module,
+    batches: Iterable[Batch],
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimiser: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    dtype: torch.dtype | None,
+    device: torch.device,
+) -> float:
+    """One pass over ``batches``; the mean loss per example. The loss is taken in float32."""
+    total, count = 0.0, 0
+    for inputs, targets in batches:
+        inputs = tuple(to_device(tensor, device) for tensor in inputs)
+        targets = to_device(targets, device)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            outputs = trainer(*inputs)
+        value = loss(outputs.float(), targets)
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(value).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        total, count = total + value.item() * len(targets), count + len(targets)
+    return total / max(count, 1)
 
 
 def epoch_line(record: dict[str, Any], epochs: int) -> str:
@@ -210,7 +233,7 @@ def epoch_line(record: dict[str, Any], epochs: int) -> str:
 
 def save_checkpoint(
     checkpoint: Checkpointing,
-    progress: Progress,
+    state: RunState,
     network: torch.nn.Module,
     optimiser: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -219,15 +242,15 @@ def save_checkpoint(
         checkpoint.path,
         {
             "fingerprint": checkpoint.fingerprint,
-            "epoch": progress.epoch,
+            "epoch": state.epoch,
             "network": network.state_dict(),
             "optimiser": optimiser.state_dict(),
             "scheduler": scheduler.state_dict(),
             "random": random_states(),
-            "best_score": progress.best_score,
-            "best_epoch": progress.best_epoch,
-            "best_network": progress.best_state,
-            "history": json.dumps(progress.history),
+            "best_score": state.best_score,
+            "best_epoch": state.best_epoch,
+            "best_network": state.best_state,
+            "history": json.dumps(state.history),
         },
     )
 
@@ -238,11 +261,11 @@ def resume(
     optimiser: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     log: Callable[[str], None],
-) -> Progress:
+) -> RunState:
     """Restore the state after the checkpoint's epoch; a fresh start when there is none."""
     if not checkpoint.path.is_file():
         log(f"no checkpoint at {checkpoint.path}; training from the first epoch")
-        return Progress(history=[])
+        return RunState(history=[])
     state = storage.read_checkpoint(checkpoint.path)
     if state.get("fingerprint") != checkpoint.fingerprint:
         raise DataError(
@@ -254,7 +277,7 @@ def resume(
     scheduler.load_state_dict(state["scheduler"])
     restore_random_states(state["random"])
     log(f"resuming from {checkpoint.path} after epoch {state['epoch']}")
-    return Progress(
+    return RunState(
         epoch=state["epoch"],
         best_score=state["best_score"],
         best_epoch=state["best_epoch"],
