@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.errors import DataError
 from models.outputs import write_outputs
-from models.progress import Progress
+from models.progress import Progress, add_verbosity_options, verbosity
 from models.tasks import model_task
 
 
@@ -30,8 +30,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--device", help="torch device, e.g. cpu or cuda (default: cuda if present)"
     )
-    parser.add_argument("-v", "--verbose", action="count", default=1, help="more progress output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_verbosity_options(parser)
     return parser.parse_args(argv)
 
 
@@ -83,7 +82,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    verbose = 0 if arguments.quiet else arguments.verbose
+    verbose = verbosity(arguments)
     try:
         failures = run(
             arguments.model_folder,

@@ -10,7 +10,8 @@ import sys
 
 from models import distributed
 from models.errors import DataError
-from models.tasks import add_task_options, configured_task, verbosity
+from models.progress import verbosity
+from models.tasks import add_task_options, configured_task
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

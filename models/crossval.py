@@ -25,8 +25,8 @@ from sklearn.model_selection import StratifiedKFold
 import evaluate_model
 import run_model
 from models.errors import DataError
-from models.progress import Progress
-from models.tasks import add_task_options, configured_task, verbosity
+from models.progress import Progress, verbosity
+from models.tasks import add_task_options, configured_task
 
 ECG_SCORES = (
     ("AUROC", "auroc"),

@@ -13,6 +13,7 @@ breaking it. Lines and the summary go through ``log`` (``print`` by default, i.e
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -98,3 +99,14 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
+    """``-v`` (repeatable) and ``-q``, which every command of the kit takes."""
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more progress output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def verbosity(arguments: argparse.Namespace) -> int:
+    """0 with ``-q``, otherwise 1 plus the number of ``-v``."""
+    return 0 if arguments.quiet else arguments.verbose

@@ -35,7 +35,7 @@ from models.crossval import flat_scores, write_table
 from models.ecg_names import class_label
 from models.errors import DataError
 from models.metrics import confusion_matrix, one_vs_rest
-from models.progress import Progress
+from models.progress import Progress, add_verbosity_options, verbosity
 from models.run_folders import Group, Run, find_run, read_groups
 from models.scoring_tables import load_ecg_scoring
 
@@ -312,10 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="cross-validation or train/run/evaluate folder")
     parser.add_argument("--out", type=Path, help="report folder (default: RUN/report)")
     parser.add_argument("--explain", help="patient ID or record name to explain")
-    parser.add_argument("-v", "--verbose", action="count", default=1, help="more progress output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_verbosity_options(parser)
     arguments = parser.parse_args(argv)
-    verbose = 0 if arguments.quiet else arguments.verbose
+    verbose = verbosity(arguments)
     try:
         write_report(arguments.run, arguments.out, arguments.explain, verbose)
     except DataError as error:

@@ -16,6 +16,7 @@ from typing import Any
 from models import ecg, murmur, pcg2016, storage
 from models.config import override
 from models.errors import DataError
+from models.progress import add_verbosity_options
 from models.training import PRECISIONS
 
 TASKS: dict[str, ModuleType] = {murmur.TASK: murmur, ecg.TASK: ecg, pcg2016.TASK: pcg2016}
@@ -84,8 +85,7 @@ def add_task_options(parser: argparse.ArgumentParser, seed: int | None = None) -
         action="store_true",
         help="compile the training steps with torch.compile (pays on long runs)",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=1, help="more progress output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_verbosity_options(parser)
 
 
 def configured_task(
@@ -104,8 +104,3 @@ def configured_task(
         arguments.compile,
     )
     return module, config
-
-
-def verbosity(arguments: argparse.Namespace) -> int:
-    """0 with ``-q``, otherwise 1 plus the number of ``-v``."""
-    return 0 if arguments.quiet else arguments.verbose
