@@ -34,6 +34,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional
 
+from models import storage
 from models.config import to_dict
 from models.distill_networks import (
     Classifier,
@@ -420,7 +421,7 @@ class Stage:
     def checkpoint(self, phase: str) -> Checkpointing | None:
         if self.checkpoints is None:
             return None
-        path = self.checkpoints / checkpoint_name(phase)
+        path = storage.checkpoint_path(self.checkpoints, phase)
         return Checkpointing(path, self.resume, {**self.identity, "phase": phase})
 
     def fit(self, phase: str, **arguments) -> None:
@@ -444,10 +445,6 @@ class Stage:
             return macro_auroc(labels, probabilities) - TIE_BREAK * log_loss(labels, probabilities)
 
         return score
-
-
-def checkpoint_name(phase: str) -> str:
-    return f"checkpoint-{phase}.pt"
 
 
 def signals_of(groups: Sequence[Group]) -> tuple[list[np.ndarray], np.ndarray]:

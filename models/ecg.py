@@ -380,7 +380,7 @@ def train(
             config,
             chosen_device,
             log,
-            Path(model_folder) / storage.CHECKPOINT_FILE,
+            storage.checkpoint_path(model_folder),
             resume,
         )
         if distributed.is_main():

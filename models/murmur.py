@@ -480,7 +480,7 @@ def train(
     with training_run(model_folder, device, verbose) as (chosen, log):
         patients = load_patients(data_folder, config, log)
         model = train_patients(
-            patients, config, chosen, log, Path(model_folder) / storage.CHECKPOINT_FILE, resume
+            patients, config, chosen, log, storage.checkpoint_path(model_folder), resume
         )
         if distributed.is_main():
             save(model, model_folder)

@@ -31,7 +31,6 @@ from models.distill import (
     build_student,
     build_teacher,
     check_config,
-    checkpoint_name,
     decide,
     hold_out,
     signal_probabilities,
@@ -54,7 +53,6 @@ from models.training import pick_device, training_run
 
 TASK = "pcg2016"
 CLASSES = PCG2016_CLASSES
-PHASES = ("pretrain", "finetune", "distill")
 LABEL_CLASS = {1: CLASSES.index("Abnormal"), -1: CLASSES.index("Normal")}
 
 
@@ -176,7 +174,7 @@ def train(
 
 
 def save(model: Pcg2016Model, model_folder: str | Path) -> None:
-    """The kept network and the settings; the phases' checkpoints are no longer needed."""
+    """The kept network and the settings (saving removes the phases' checkpoints)."""
     storage.save_model(
         model_folder,
         TASK,
@@ -188,8 +186,6 @@ def save(model: Pcg2016Model, model_folder: str | Path) -> None:
         },
         model.network.classifier.state_dict(),
     )
-    for phase in PHASES:
-        (Path(model_folder) / checkpoint_name(phase)).unlink(missing_ok=True)
 
 
 def load(model_folder: str | Path, device: str | None = None) -> Pcg2016Model:

@@ -53,9 +53,16 @@ def save_model(
     document.update(metadata)
     text = json.dumps(document, indent=2, sort_keys=True).encode()
     atomic_write(folder / METADATA_FILE, lambda handle: handle.write(text))
-    for stale in [*folder.glob("weights*.pt"), folder / CHECKPOINT_FILE]:
+    for stale in [*folder.glob("weights*.pt"), *folder.glob("checkpoint*.pt")]:
         if stale.name != weights_file:
             stale.unlink(missing_ok=True)
+
+
+def checkpoint_path(folder: str | Path, phase: str | None = None) -> Path:
+    """Where a training run in ``folder`` keeps its checkpoint; a run of several phases keeps
+    one per phase. Saving the model removes them all."""
+    name = f"checkpoint-{phase}.pt" if phase else CHECKPOINT_FILE
+    return Path(folder) / name
 
 
 def tensor_bytes(weights: dict[str, torch.Tensor]) -> bytes:

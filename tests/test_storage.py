@@ -37,7 +37,8 @@ def test_round_trip(tmp_path: Path) -> None:
 
 def test_saving_again_replaces_the_previous_model_and_its_checkpoint(tmp_path: Path) -> None:
     storage.save_model(tmp_path, "ecg", {}, {"w": torch.zeros(2)})
-    (tmp_path / storage.CHECKPOINT_FILE).write_bytes(b"left by the run")
+    storage.checkpoint_path(tmp_path).write_bytes(b"left by the run")
+    storage.checkpoint_path(tmp_path, "finetune").write_bytes(b"left by one phase")
     storage.save_model(tmp_path, "ecg", {}, {"w": torch.ones(2)})
     assert torch.equal(storage.read_weights(tmp_path)["w"], torch.ones(2))
     assert sorted(path.name for path in tmp_path.iterdir()) == [
