@@ -89,8 +89,13 @@ def main_first(work: Callable[[], Result]) -> Result:
     """Run ``work`` in the main process, then in the others: shared caches are built once."""
     if is_main():
         result = work()
-        if active():
-            dist.barrier()
+        barrier()
         return result
-    dist.barrier()
+    barrier()
     return work()
+
+
+def barrier() -> None:
+    """Wait until every process of the group gets here (nothing to wait for without one)."""
+    if active():
+        dist.barrier()

@@ -293,12 +293,14 @@ def training_run(
     """Set up one training command: the device (joining ``torchrun``'s group) and the log.
 
     Only the main process of a distributed run logs. The model folder is created up front
-    because the checkpoints live in it.
+    because the checkpoints live in it. The processes leave the group together, after the main
+    one has tuned and saved: one that tears its connections down early can abort the others.
     """
     chosen = distributed.start(pick_device(device))
     Path(model_folder).mkdir(parents=True, exist_ok=True)
     try:
         yield chosen, print if verbose and distributed.is_main() else quiet
+        distributed.barrier()
     finally:
         distributed.stop()
 
