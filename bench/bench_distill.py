@@ -2,14 +2,17 @@
 
     python bench/bench_distill.py [--pcg2016 DIR] [--circor DIR] [--seeds 0 1 2]
                                   [--murmur-seeds 0] [--jobs 2] [--workdir DIR] [--rerun]
+                                  [--no-unlabelled]
 
 Each (task, seed) is one run of ``python -m models.distill DATA RUN --task T --seed S`` with the
 task's default settings: a split stratified by label into pre-train / fine-tune / validation /
 test (2016 by recording, CirCor by patient), a contrastively pre-trained and fine-tuned ResNet-18
-teacher, the student distilled on the unlabelled pre-train + fine-tune pool, and the student
-baseline trained on the fine-tune labels. Runs go to ``--jobs`` parallel processes with one
-torch thread each; a run whose ``results.json`` exists is reused unless ``--rerun``. The table
-is built from all of them.
+teacher, the student distilled on the unlabelled pool, and the student baseline trained on the
+fine-tune labels. The pool is the pre-train and fine-tune parts without their labels and, unless
+``--no-unlabelled``, the other task's recordings (CirCor for the 2016 task and the reverse): heart
+sounds from another source, used only as unlabelled audio. Runs go to ``--jobs`` parallel
+processes with one torch thread each; a run whose ``results.json`` exists is reused unless
+``--rerun``. The table is built from all of them.
 """
 
 from __future__ import annotations
@@ -35,13 +38,17 @@ WALL_FILE = "wall_seconds.txt"
 TITLES = {"pcg2016": "2016 normal/abnormal (`pcg2016/`)", "murmur": "2022 murmur (`circor/`)"}
 
 
-def run_one(task: str, data: Path, folder: Path, seed: int, rerun: bool) -> float:
+def run_one(
+    task: str, data: Path, folder: Path, seed: int, unlabelled: list[Path], rerun: bool
+) -> float:
     """One experiment in its own process (one torch thread); returns its wall seconds."""
     if (folder / "results.json").is_file() and not rerun:
         return 0.0
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "models.distill", str(data), str(folder)]
     command += ["--task", task, "--seed", str(seed)]
+    for extra in unlabelled:
+        command += ["--unlabelled", str(extra)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     started = time.perf_counter()
     with open(folder / "log.txt", "w", encoding="utf-8") as log:
@@ -88,12 +95,15 @@ def summary_table(results: list[dict]) -> list[str]:
 
 
 def per_seed_table(results: list[dict]) -> list[str]:
-    header = ["seed", *(f"{name} AUROC" for name in MODELS), "student / teacher"]
+    """Each split's AUROCs, the student's share of its teacher's and its gain over its baseline
+    (the two students start from the same weights, so the gain is a paired difference)."""
+    header = ["seed", *(f"{name} AUROC" for name in MODELS)]
+    header += ["student / teacher", "student − baseline"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for result in results:
         aurocs = [model_scores([result], name)[0]["scores"]["auroc"] for name in MODELS]
         cells = [str(result["config"]["train"]["seed"]), *(f"{a:.3f}" for a in aurocs)]
-        cells.append(f"{aurocs[1] / aurocs[0]:.1%}")
+        cells += [f"{aurocs[1] / aurocs[0]:.1%}", f"{aurocs[1] - aurocs[2]:+.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -134,17 +144,18 @@ def targets(results: list[dict]) -> list[str]:
 
 
 def spread(results: list[dict]) -> list[str]:
-    """How far one model's test AUROC moves between seeds, against the gaps between models."""
+    """How far one model's test AUROC moves between seeds, and the paired student gain with its
+    standard error (the split-to-split variation is shared by both students)."""
     if len(results) < 2:
         return []
     aurocs = {name: [m["scores"]["auroc"] for m in model_scores(results, name)] for name in MODELS}
     widest = max(max(values) - min(values) for values in aurocs.values())
-    means = [np.mean(values) for values in aurocs.values()]
-    gap = max(means) - min(means)
+    gains = np.subtract(aurocs["teacher-student"], aurocs["student baseline"])
+    error = np.std(gains, ddof=1) / np.sqrt(len(gains))
     return [
-        f"Between seeds one model's test AUROC moves by up to {widest:.3f}; the model means lie "
-        f"within {gap:.3f} of each other, so the ordering of the three is "
-        f"{'within' if gap < widest else 'outside'} the split-to-split variation.",
+        f"Between seeds one model's test AUROC moves by up to {widest:.3f}. The paired gain of "
+        f"the distilled student over its baseline is {gains.mean():+.3f} ± {error:.3f} (mean ± "
+        f"standard error over {len(gains)} splits; larger in {int((gains > 0).sum())} of them).",
         "",
     ]
 
@@ -152,10 +163,16 @@ def spread(results: list[dict]) -> list[str]:
 def settings(result: dict) -> list[str]:
     config = result["config"]
     front = config["front_end"]
-    split = ", ".join(f"{part} {len(names)}" for part, names in result["split"].items())
+    parts = {part: names for part, names in result["split"].items() if part != "unlabelled"}
+    split = ", ".join(f"{part} {len(names)}" for part, names in parts.items())
+    extra = len(result["split"].get("unlabelled", []))
+    source = "the CirCor recordings" if result["task"] == "pcg2016" else "the 2016 recordings"
     return [
         f"- Split ({'patients' if result['task'] == 'murmur' else 'recordings'}): {split}; "
         "stratified by label, seeded per run.",
+        "- Unlabelled pool (pre-training and distillation): the pre-train and fine-tune parts "
+        "without their labels"
+        + (f", and {extra} recordings of the other task ({source}, resampled)." if extra else "."),
         f"- Front end: {front['frequency']:g} Hz, band {front['band_hz'][0]:g}–"
         f"{front['band_hz'][1]:g} Hz, {front['window_seconds']:g}-s windows, n_fft "
         f"{front['n_fft']}, hop {front['hop']}, {front['n_mels']} mel bands.",
@@ -164,13 +181,15 @@ def settings(result: dict) -> list[str]:
         f"window(s) per recording per epoch, batch "
         f"{config['contrastive']['train']['batch_size']}, "
         f"NT-Xent τ = {config['contrastive']['temperature']}); fine-tuning "
-        f"{config['train']['epochs']} epochs (lr {config['train']['learning_rate']:g}), best "
-        "validation AUROC kept.",
+        f"{config['train']['epochs']} epochs (lr {config['train']['learning_rate']:g}), the "
+        f"epoch with the best validation AUROC from epoch {config['train']['keep_from']} on "
+        "kept.",
         f"- Student: conv widths {tuple(config['student']['widths'])}, LeakyReLU, "
         f"{config['student']['train']['epochs']} epochs; distillation target: the teacher's "
         "probabilities (BCE with logits) for two classes, KL at temperature "
         f"{config['student']['temperature']:g} for three. The baseline: the same network and "
-        "epochs on the fine-tune labels. Both keep their best validation AUROC.",
+        "epochs on the fine-tune labels. Both keep their best validation AUROC from epoch "
+        f"{config['student']['train']['keep_from']} on.",
     ]
 
 
@@ -200,6 +219,7 @@ def task_section(task: str, results: list[dict]) -> list[str]:
 
 def write_markdown(path: Path, sections: dict[str, list[dict]], walls: list[float]) -> None:
     load = os.getloadavg()
+    pooled = any("unlabelled" in run["split"] for runs in sections.values() for run in runs)
     lines = [
         "# Contrastive teacher and teacher-student distillation",
         "",
@@ -210,8 +230,11 @@ def write_markdown(path: Path, sections: dict[str, list[dict]], walls: list[floa
         f"in all); load average at the end {load[0]:.1f} (the CPU is shared with other jobs, so "
         "timings are upper bounds).",
         "",
-        "Each run: `python -m models.distill DATA WORKDIR --task T --seed S` with the task's "
-        "default settings. The test part is never used for training or model selection.",
+        "Each run: `python -m models.distill DATA WORKDIR --task T --seed S"
+        + (" --unlabelled OTHER`" if pooled else "`")
+        + " with the task's default settings"
+        + (", OTHER being the other task's folder" if pooled else "")
+        + ". The test part is never used for training or model selection.",
         "",
     ]
     for task, results in sections.items():
@@ -228,14 +251,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_distill"))
     parser.add_argument("--rerun", action="store_true", help="ignore finished runs")
+    parser.add_argument(
+        "--no-unlabelled", action="store_true", help="pool without the other task's recordings"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "distill.md")
     arguments = parser.parse_args(argv)
+    other = {"murmur": [arguments.pcg2016], "pcg2016": [arguments.circor]}
+    if arguments.no_unlabelled:
+        other = {"murmur": [], "pcg2016": []}
     runs = [("murmur", arguments.circor, seed) for seed in arguments.murmur_seeds]
     runs += [("pcg2016", arguments.pcg2016, seed) for seed in arguments.seeds]
     with ThreadPoolExecutor(max_workers=arguments.jobs) as pool:
         jobs = [
             pool.submit(
-                run_one, task, data, arguments.workdir / f"{task}-{seed}", seed, arguments.rerun
+                run_one,
+                task,
+                data,
+                arguments.workdir / f"{task}-{seed}",
+                seed,
+                other[task],
+                arguments.rerun,
             )
             for task, data, seed in runs
         ]

@@ -12,9 +12,11 @@ Both challenge tasks use it: the 2016 normal/abnormal task (one decision per rec
 2022 murmur task (Present/Unknown/Absent per patient, as the most suspicious recording).
 Binary tasks have one output logit (the first class, e.g. Abnormal); others one per class.
 
-``python -m models.distill DATA WORKDIR --task pcg2016|murmur`` splits the data into pre-train,
-fine-tune, validation and test parts (by recording or by patient), trains the three models and
-writes their test scores to ``WORKDIR/results.json`` and ``WORKDIR/results.csv``.
+``python -m models.distill DATA WORKDIR --task pcg2016|murmur [--unlabelled DIR]`` splits the
+data into pre-train, fine-tune, validation and test parts (by recording or by patient), trains
+the three models and writes their test scores to ``WORKDIR/results.json`` and
+``WORKDIR/results.csv``. The unlabelled pool is the pre-train and fine-tune parts without their
+labels, plus every recording below each ``--unlabelled`` folder.
 """
 
 from __future__ import annotations
@@ -43,11 +45,14 @@ from models.distill_networks import (
     StudentEncoder,
     parameter_count,
 )
-from models.errors import DataError
+from models.errors import DataError, check_samples
 from models.losses import LossConfig
 from models.metrics import ClassificationScores, compute_auc, nan_mean, plain, score_classes
+from models.pcg_data import load_wav
 from models.pcg_features import SpecAugmentConfig, spec_augment
-from models.signal import LogMel, random_crop, sliding_windows
+from models.progress import Progress
+from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
+from models.thresholds import TunedThresholds
 from models.training import (
     Checkpointing,
     TrainConfig,
@@ -55,11 +60,16 @@ from models.training import (
     minibatches,
     pick_device,
     quiet,
+    seed_everything,
     training_record,
 )
 
 TEMPERATURE = 0.07
 TIE_BREAK = 1e-4
+# Every supervised phase keeps its best validation epoch from the fifth on: with a few dozen
+# validation items an untrained network's AUROC can beat every trained epoch by chance (a 2016
+# baseline once kept its first epoch: validation 0.85, test 0.46).
+KEEP_FROM = 5
 MODELS = ("teacher", "student", "baseline")
 
 
@@ -103,7 +113,9 @@ class StudentConfig:
     temperature: float = 2.0
     windows: int = 2
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=30, batch_size=32, learning_rate=1e-3)
+        default_factory=lambda: TrainConfig(
+            epochs=30, batch_size=32, learning_rate=1e-3, keep_from=KEEP_FROM
+        )
     )
 
 
@@ -125,7 +137,9 @@ class DistillConfig:
         default_factory=lambda: SpecAugmentConfig(True, 2, 6, 2, 20)
     )
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=30, batch_size=32, learning_rate=5e-4)
+        default_factory=lambda: TrainConfig(
+            epochs=30, batch_size=32, learning_rate=5e-4, keep_from=KEEP_FROM
+        )
     )
     student: StudentConfig = field(default_factory=StudentConfig)
     validation_share: float = 0.2
@@ -158,6 +172,49 @@ class Group:
 
 
 Combine = Callable[[np.ndarray], np.ndarray]
+
+
+def read_recording(path: Path) -> tuple[np.ndarray, int]:
+    """A recording and its sampling rate; a too short or non-finite one is an error naming it."""
+    audio, frequency = load_wav(path)
+    return check_samples(audio, frequency, path), frequency
+
+
+def prepare_recording(audio: np.ndarray, frequency: float, front_end: FrontEndConfig) -> np.ndarray:
+    """Resample to the front end's rate, band-limit to the heart-sound band and standardise."""
+    audio = resample(audio, frequency, front_end.frequency)
+    return standardise(bandpass(audio, front_end.frequency, *front_end.band_hz))
+
+
+def load_unlabelled(
+    folders: Sequence[Path], data: Path, front_end: FrontEndConfig, log
+) -> list[Group]:
+    """Every ``.wav`` under ``folders`` (any heart-sound recordings), prepared, without labels.
+
+    More unlabelled audio is what contrastive pre-training and distillation feed on: the
+    teacher learns what heart sounds look like, and the student sees the teacher's outputs on
+    far more recordings than the labelled part holds. The task's own data folder is refused,
+    since its validation and test recordings would leak into training.
+    """
+    paths = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise DataError(folder, "not a folder of unlabelled recordings")
+        if folder.resolve() == data.resolve():
+            raise DataError(folder, "is the data folder itself; its test part would leak")
+        found = sorted(p for p in folder.rglob("*.wav") if not p.name.startswith("."))
+        if not found:
+            raise DataError(folder, "holds no .wav recordings")
+        paths += found
+    shown = 0 if log is quiet else 1
+    groups = []
+    with Progress(len(paths), "loading unlabelled recordings", shown, "recording", log) as progress:
+        for path in paths:
+            audio = prepare_recording(*read_recording(path), front_end)
+            groups.append(Group(str(path), [audio], [], None))
+            progress.advance()
+        progress.finish(f"loaded {len(groups)} unlabelled recordings from {len(folders)} folder(s)")
+    return groups
 
 
 def single_signal(per_signal: np.ndarray) -> np.ndarray:
@@ -342,24 +399,30 @@ def group_probabilities(
     )
 
 
-def balanced_threshold(probabilities: np.ndarray, labels: Sequence[int]) -> float:
+def balanced_threshold(probabilities: np.ndarray, labels: Sequence[int]) -> TunedThresholds:
     """The first-class probability threshold with the best mean recall on labelled items.
 
     Mean recall is the 2016 score MAcc (sensitivity and specificity averaged), which does not
-    reward calling everything the larger class. Candidates lie halfway between neighbouring
-    probabilities; of equally good ones the one nearest 0.5 wins. The network's own 0.5 is not
-    used because the epoch kept for its AUROC need not be calibrated.
+    reward calling everything the larger class. Every candidate is tried (they lie halfway
+    between neighbouring probabilities) and kept as a trial for the report; of equally good
+    ones the one nearest 0.5 wins. The network's own 0.5 is not used because the epoch kept
+    for its AUROC need not be calibrated. Labels of one class leave nothing to tune: an error.
     """
     positive = probabilities[:, 0]
     first = np.asarray(labels) == 0
     if first.all() or not first.any():
-        return 0.5
+        raise ValueError("the validation labels hold one class; no threshold can be tuned")
     values = np.unique(positive)
     candidates = np.concatenate([[values[0]], (values[:-1] + values[1:]) / 2, [values[-1] + 1]])
+    candidates = np.append(candidates, 0.5)
     decided = positive[None, :] >= candidates[:, None]
     recall = (decided[:, first].mean(axis=1) + (~decided[:, ~first]).mean(axis=1)) / 2
-    best = np.flatnonzero(recall == recall.max())
-    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+    best = np.flatnonzero(recall[:-1] == recall[:-1].max())
+    chosen = best[np.argmin(np.abs(candidates[best] - 0.5))]
+    trials = [([float(c)], float(r)) for c, r in zip(candidates[:-1], recall[:-1], strict=True)]
+    return TunedThresholds(
+        np.array([candidates[chosen]]), float(recall[chosen]), float(recall[-1]), trials
+    )
 
 
 def decide(probabilities: np.ndarray, threshold: float | None) -> np.ndarray:
@@ -411,12 +474,18 @@ class Stage:
     def probabilities(self, network: nn.Module, groups: Sequence[Group]) -> np.ndarray:
         return group_probabilities(network, groups, self.combine, self.length, self.device)
 
-    def threshold(self, network: nn.Module, validation: Sequence[Group]) -> float | None:
+    def threshold_search(
+        self, network: nn.Module, validation: Sequence[Group]
+    ) -> TunedThresholds | None:
         """The decision threshold tuned on ``validation`` for two classes; none otherwise."""
         if self.classes != 2:
             return None
         labels = [group.label for group in validation]
         return balanced_threshold(self.probabilities(network, validation), labels)
+
+    def threshold(self, network: nn.Module, validation: Sequence[Group]) -> float | None:
+        search = self.threshold_search(network, validation)
+        return None if search is None else float(search.thresholds[0])
 
     def checkpoint(self, phase: str) -> Checkpointing | None:
         if self.checkpoints is None:
@@ -429,7 +498,7 @@ class Stage:
         history = fit(
             device=self.device, log=self.log, checkpoint=self.checkpoint(phase), **arguments
         )
-        self.records[phase] = training_record(history)
+        self.records[phase] = training_record(history, arguments["config"].keep_from)
 
     def validation(self, groups: Sequence[Group]) -> Callable[[nn.Module], float]:
         """The epoch score: AUROC on ``groups``, ties broken by the lower log loss.
@@ -447,14 +516,20 @@ class Stage:
         return score
 
 
+def pool_signals(groups: Sequence[Group]) -> list[np.ndarray]:
+    """Every signal of ``groups``, labelled or not."""
+    return [signal for group in groups for signal in group.signals]
+
+
 def signals_of(groups: Sequence[Group]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every signal of ``groups`` and its class index."""
-    signals = [signal for group in groups for signal in group.signals]
+    """Every signal of labelled ``groups`` and its class index."""
     targets = np.array([target for group in groups for target in group.targets], dtype=np.int64)
-    return signals, targets
+    return pool_signals(groups), targets
 
 
 def build_teacher(config: DistillConfig, classes: int) -> WaveformClassifier:
+    """The ResNet-18 teacher, its initial weights drawn from the run's seed."""
+    seed_everything(config.train.seed)
     encoder = ResNet18Encoder(config.width)
     return WaveformClassifier(
         config.front_end, Classifier(encoder, output_count(classes)), config.spec_augment
@@ -462,6 +537,9 @@ def build_teacher(config: DistillConfig, classes: int) -> WaveformClassifier:
 
 
 def build_student(config: DistillConfig, classes: int) -> WaveformClassifier:
+    """The student CNN, its initial weights drawn from the run's seed: the distilled student and
+    the baseline start from the same weights, so they differ only in what they learn from."""
+    seed_everything(config.train.seed)
     encoder = StudentEncoder(config.student.widths)
     return WaveformClassifier(
         config.front_end, Classifier(encoder, output_count(classes)), config.spec_augment
@@ -477,7 +555,7 @@ def pretrain(
 ) -> None:
     """Contrastive pre-training of ``encoder`` in place on the signals of ``pool`` (no labels)."""
     settings = config.contrastive
-    signals, _ = signals_of(pool)
+    signals = pool_signals(pool)
     stage.log(f"contrastive pre-training on {len(signals)} signals")
     stage.fit(
         "pretrain",
@@ -525,7 +603,7 @@ def train_student(
 ) -> WaveformClassifier:
     """Distil ``teacher`` into a student on the unlabelled signals of ``pool``."""
     student = build_student(config, stage.classes)
-    signals, _ = signals_of(pool)
+    signals = pool_signals(pool)
     settings = config.student
     stage.log(f"distilling into the student on {len(signals)} unlabelled signals")
     batches = window_batches(
@@ -597,12 +675,17 @@ SHARES = {"pretrain": 0.3, "finetune": 0.3, "validation": 0.2, "test": 0.2}
 
 @dataclass
 class TaskData:
-    """A task's groups, class names and how a group's signals combine into one decision."""
+    """A task's groups, class names and how a group's signals combine into one decision.
+
+    ``unlabelled`` are extra recordings (``--unlabelled``) that join the pre-training and
+    distillation pool; they are never split, validated or scored.
+    """
 
     classes: tuple[str, ...]
     groups: list[Group]
     combine: Combine
     unit: str
+    unlabelled: list[Group] = field(default_factory=list)
 
 
 @dataclass
@@ -630,12 +713,18 @@ def score_model(
 def run_experiment(
     data: TaskData, config: DistillConfig, device: torch.device, log=print
 ) -> tuple[dict[str, list[Group]], list[ModelResult]]:
-    """Split ``data``, train teacher, distilled student and baseline, and score them on test."""
+    """Split ``data``, train teacher, distilled student and baseline, and score them on test.
+
+    The returned parts name the groups of each share, and ``unlabelled`` when there are some.
+    """
     split = split_groups(data.groups, list(SHARES.values()), config.train.seed)
     parts = dict(zip(SHARES, split, strict=True))
     log(", ".join(f"{name} {len(groups)} {data.unit}" for name, groups in parts.items()))
+    if data.unlabelled:
+        parts["unlabelled"] = data.unlabelled
+        log(f"pool: pretrain and finetune {data.unit} and {len(data.unlabelled)} unlabelled")
     stage = Stage(config.front_end, len(data.classes), data.combine, device, log)
-    pool = parts["pretrain"] + parts["finetune"]
+    pool = parts["pretrain"] + parts["finetune"] + data.unlabelled
     results = []
     started = time.perf_counter()
     teacher = train_teacher(pool, parts["finetune"], parts["validation"], config, stage)
@@ -762,6 +851,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--finetune-epochs", type=int, help="teacher fine-tuning epochs")
     parser.add_argument("--student-epochs", type=int, help="distillation and baseline epochs")
     parser.add_argument("--width", type=int, help="teacher ResNet-18 base width (64: published)")
+    parser.add_argument(
+        "--unlabelled",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra heart-sound recordings (every .wav below DIR) for pre-training and "
+        "distillation, without labels; repeatable",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="torch device (default: cuda if present)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -788,6 +886,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = quiet if arguments.quiet else print
     try:
         data = load_task(arguments.task, arguments.data, config, log)
+        data.unlabelled = load_unlabelled(
+            arguments.unlabelled, arguments.data, config.front_end, log
+        )
         parts, results = run_experiment(data, config, pick_device(arguments.device), log)
     except (DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,7 +11,8 @@ classifier; the map weighs each head by its positive share of the chosen output'
 (gradient × pooled value), so it shows the evidence for that output (``--target``, default
 Present) rather than all heads alike. ``resnet-cwa`` has one attention per class: the map is
 that class's own (``--target CODE``, default the record's most probable class). Networks
-without attention are refused with an error naming the network.
+without attention (among them the 2016 task's ``teacher`` and ``student``) are refused with an
+error naming the network.
 """
 
 from __future__ import annotations

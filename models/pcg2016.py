@@ -33,6 +33,8 @@ from models.distill import (
     check_config,
     decide,
     hold_out,
+    prepare_recording,
+    read_recording,
     signal_probabilities,
     single_signal,
     train_student,
@@ -40,15 +42,13 @@ from models.distill import (
     window_length,
 )
 from models.distill_networks import parameter_count
-from models.errors import DataError, check_samples
+from models.errors import DataError
 from models.pcg_data import (
     PCG2016_CLASSES,
     PCG2016_REFERENCE,
     find_2016_recordings,
-    load_wav,
     read_2016_reference,
 )
-from models.signal import bandpass, resample, standardise
 from models.training import pick_device, training_run
 
 TASK = "pcg2016"
@@ -58,7 +58,12 @@ LABEL_CLASS = {1: CLASSES.index("Abnormal"), -1: CLASSES.index("Normal")}
 
 @dataclass
 class Pcg2016Model:
-    """A trained 2016 model ready to run on recordings."""
+    """A trained 2016 model ready to run on recordings.
+
+    ``training`` records how it was trained, for reports: the epoch history and best epoch of
+    the phase whose network is kept (``phase``), the other phases' records (``phases``) and the
+    threshold search; it is saved at the top level of ``model.json``, as murmur and ECG save it.
+    """
 
     config: DistillConfig
     network: WaveformClassifier
@@ -102,19 +107,6 @@ def recording_labels(folder: str | Path, recordings: list[Path]) -> list[int]:
     return [reference[path.stem] for path in recordings]
 
 
-def prepare(audio: np.ndarray, frequency: float, config: DistillConfig) -> np.ndarray:
-    """Resample to the model rate, band-limit to the heart-sound band and standardise."""
-    front_end = config.front_end
-    audio = resample(audio, frequency, front_end.frequency)
-    return standardise(bandpass(audio, front_end.frequency, *front_end.band_hz))
-
-
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """A recording and its sampling rate; a too short or non-finite one is an error naming it."""
-    audio, frequency = load_wav(path)
-    return check_samples(audio, frequency, path), frequency
-
-
 def load_groups(folder: str | Path, config: DistillConfig, log=print) -> list[Group]:
     """Every labelled recording of ``folder``, prepared, as one-recording groups."""
     recordings = find_2016_recordings(folder)
@@ -125,7 +117,7 @@ def load_groups(folder: str | Path, config: DistillConfig, log=print) -> list[Gr
     groups = []
     for path, label in zip(recordings, labels, strict=True):
         target = LABEL_CLASS[label]
-        audio = prepare(*read_audio(path), config)
+        audio = prepare_recording(*read_recording(path), config.front_end)
         groups.append(Group(path.stem, [audio], [target], target))
     log(f"loaded {len(groups)} recordings ({time.perf_counter() - started:.0f} s)")
     return groups
@@ -165,12 +157,28 @@ def train(
         if config.network == "student":
             network = train_student(network, training, validation, config, stage)
         log(f"{config.network}: {parameter_count(network.classifier):,} parameters")
-        threshold = stage.threshold(network, validation)
+        search = stage.threshold_search(network, validation)
+        threshold = float(search.thresholds[0])
         log(f"decision threshold (Abnormal probability, best MAcc on validation): {threshold:.3f}")
-        model = Pcg2016Model(config, network, chosen, threshold, stage.records)
+        record = kept_phase_record(stage.records, config.network)
+        record["threshold_search"] = {"abnormal": search.record(["Abnormal"], "MAcc")}
+        model = Pcg2016Model(config, network, chosen, threshold, record)
         if distributed.is_main():
             save(model, model_folder)
     return model
+
+
+KEPT_PHASE = {"teacher": "finetune", "student": "distill"}
+TRAINING_KEYS = ("history", "best_epoch", "phase", "phases", "threshold_search")
+
+
+def kept_phase_record(records: dict[str, dict], network: str) -> dict:
+    """The training record of ``model.json``: the kept phase's ``history`` and ``best_epoch``
+    at the top, where reports read them for every task, and the other phases (the contrastive
+    pre-training, the teacher of a student) under ``phases``."""
+    kept = KEPT_PHASE[network]
+    others = {phase: record for phase, record in records.items() if phase != kept}
+    return {**records[kept], "phase": kept, "phases": others}
 
 
 def save(model: Pcg2016Model, model_folder: str | Path) -> None:
@@ -182,27 +190,29 @@ def save(model: Pcg2016Model, model_folder: str | Path) -> None:
             "config": to_dict(model.config),
             "classes": list(CLASSES),
             "threshold": model.threshold,
-            "training": model.training,
+            **model.training,
         },
         model.network.classifier.state_dict(),
     )
 
 
 def load(model_folder: str | Path, device: str | None = None) -> Pcg2016Model:
+    """The saved model with its training record, so that saving it again loses nothing."""
     metadata = storage.read_metadata(model_folder)
     config = from_dict(DistillConfig, metadata["config"])
     build = build_student if config.network == "student" else build_teacher
     network = build(config, len(CLASSES))
     network.classifier.load_state_dict(storage.read_weights(model_folder))
     chosen = pick_device(device)
-    return Pcg2016Model(config, network.to(chosen).eval(), chosen, metadata["threshold"])
+    training = {key: metadata[key] for key in TRAINING_KEYS if key in metadata}
+    return Pcg2016Model(config, network.to(chosen).eval(), chosen, metadata["threshold"], training)
 
 
 def run_recording(
     model: Pcg2016Model, audio: np.ndarray, frequency: float
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Classes, binary labels (Abnormal at or above the model's threshold) and probabilities."""
-    prepared = prepare(audio, frequency, model.config)
+    prepared = prepare_recording(audio, frequency, model.config.front_end)
     probabilities = signal_probabilities(
         model.network, prepared, window_length(model.config.front_end), model.device
     )
@@ -213,5 +223,5 @@ def run_recording(
 
 def predict_file(model: Pcg2016Model, path: Path) -> tuple[str, list[str], np.ndarray, np.ndarray]:
     """Load one recording and run the model: (recording name, outputs...)."""
-    classes, labels, probabilities = run_recording(model, *read_audio(path))
+    classes, labels, probabilities = run_recording(model, *read_recording(path))
     return path.stem, classes, labels, probabilities

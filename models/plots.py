@@ -197,7 +197,7 @@ def searches(panels: Sequence[Search], path: Path, title: str, columns: int = 3)
         )
         axis.legend(loc="lower center", fontsize=FONT - 1)
         axis.grid(alpha=0.3)
-    figure.suptitle(f"{title} (dot colour: trial order, dark = early)")
+    figure.suptitle(f"{title}\n(dot colour: trial order, dark = early)", fontsize=FONT + 2)
     return save(figure, path)
 
 
@@ -206,9 +206,20 @@ def score_text(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3f}"
 
 
-def training(histories: Sequence[History], validation_label: str, path: Path) -> Path:
-    """Training loss and validation score by epoch for every model, the kept epoch marked."""
-    figure, (loss_axis, score_axis) = grid(2, 2, PANEL_INCHES + 0.8, PANEL_INCHES - 0.4)
+def training(
+    histories: Sequence[History],
+    validation_label: str,
+    path: Path,
+    earlier: Sequence[History] = (),
+) -> Path:
+    """Training loss and validation score by epoch for every model, the kept epoch marked.
+
+    ``earlier`` phases that trained on the way to the kept network (contrastive pre-training,
+    a student's teacher) get a third panel of their own losses, on a log scale because their
+    losses (NT-Xent, BCE, distillation) differ in size."""
+    count = 3 if earlier else 2
+    figure, axes = grid(count, count, PANEL_INCHES + 0.8, PANEL_INCHES - 0.4)
+    loss_axis, score_axis = axes[:2]
     for number, history in enumerate(histories):
         colour = f"C{number}"
         loss_axis.plot(history.epochs, history.loss, "o-", color=colour, label=history.name)
@@ -222,7 +233,18 @@ def training(histories: Sequence[History], validation_label: str, path: Path) ->
     score_axis.plot([], [], "*", color="grey", markersize=12, label="epoch kept")
     loss_axis.set(xlabel="epoch", ylabel="training loss (mean per item)", title="Training loss")
     score_axis.set(xlabel="epoch", ylabel=validation_label, title="Validation score")
-    for axis in (loss_axis, score_axis):
+    if earlier:
+        for number, history in enumerate(earlier):
+            axes[2].plot(
+                history.epochs, history.loss, "s--", color=f"C{number}", label=history.name
+            )
+        axes[2].set(
+            xlabel="epoch",
+            ylabel="training loss (mean per item, log scale)",
+            title="Earlier phases",
+            yscale="log",
+        )
+    for axis in axes:
         axis.legend(fontsize=FONT - 1)
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)

@@ -5,9 +5,12 @@ figure embedded, beside the figures as PNG files and the score table as ``scores
 ``scores.csv``:
 
 - the official scores per fold (or of the run) with mean ± std;
-- ROC and precision-recall curves per class with the operating point of the saved thresholds;
-- confusion matrices (murmur 3×3, outcome 2×2, ECG one-vs-rest per class);
-- each model's Bayesian threshold search and its training curves, from ``model.json``;
+- ROC and precision-recall curves per class with the operating point of the saved thresholds
+  (the 2016 task: the Abnormal class);
+- confusion matrices (murmur 3×3, outcome and 2016 normal/abnormal 2×2, ECG one-vs-rest per
+  class);
+- each model's threshold search and its training curves, from ``model.json`` (the 2016 task:
+  the kept phase, and the loss of the phases before it);
 - an attention explanation of one patient or record (see ``models.explain``).
 
 ``RUN_DIR`` is either a cross-validation folder (``python -m models.crossval``:
@@ -42,7 +45,11 @@ from models.scoring_tables import load_ecg_scoring
 VALIDATION_LABELS = {
     "murmur": "murmur weighted accuracy\n(held-out patients, prior-weighted)",
     "ecg": "Challenge metric\n(held-out records, best shared threshold)",
+    "pcg2016": "AUROC\n(held-out recordings)",
 }
+# Tasks whose groups hold one label and one decision per item: full confusion matrices, and the
+# first class (Present, Abnormal) is the one explained.
+SINGLE_LABEL_TASKS = ("murmur", "pcg2016")
 
 
 @dataclass
@@ -99,10 +106,14 @@ def _markdown_row(cells: list[str]) -> str:
 
 
 def curve_panels(report: Report) -> tuple[list[plots.Panel], list[str]]:
-    """Murmur: one panel per task with its classes; ECG: one panel per class that has both
-    positive and negative records (the others are named, since no curve exists for them)."""
+    """Murmur: one panel per task with its classes; 2016: the Abnormal class alone (Normal is
+    its mirror image); ECG: one panel per class that has both positive and negative records
+    (the others are named, since no curve exists for them)."""
     if report.run.task == "murmur":
         return [plots.Panel(g.title, tuple(g.series())) for g in report.groups], []
+    if report.run.task == "pcg2016":
+        abnormal = report.groups[0].series()[0]
+        return [plots.Panel(abnormal.name, (abnormal,))], []
     series = report.groups[0].series()
     drawable = [plots.Panel(s.name, (s,)) for s in series if s.drawable]
     return drawable, [s.name for s in series if not s.drawable]
@@ -110,7 +121,7 @@ def curve_panels(report: Report) -> tuple[list[plots.Panel], list[str]]:
 
 def curve_section(report: Report) -> str:
     panels, skipped = curve_panels(report)
-    columns = 2 if report.run.task == "murmur" else 5
+    columns = 5 if report.run.task == "ecg" else 2
     parts = ["<h2>ROC and precision-recall curves</h2>"]
     if skipped:
         parts.append(f"<p>No curve (no positive or no negative record): {', '.join(skipped)}.</p>")
@@ -126,7 +137,7 @@ def curve_section(report: Report) -> str:
 
 
 def confusion_section(report: Report) -> str:
-    if report.run.task == "murmur":
+    if report.run.task in SINGLE_LABEL_TASKS:
         matrices = [
             (g.title, confusion_matrix(g.labels, g.decisions).T, g.classes, g.classes)
             for g in report.groups
@@ -187,30 +198,41 @@ def search_panels(name: str, search: dict) -> list[plots.Search]:
 
 
 def training_section(report: Report) -> str:
-    histories = []
+    histories, earlier = [], []
     for part in report.run.parts:
         metadata = storage.read_metadata(part.model)
-        history = metadata.get("history")
-        if history:
-            histories.append(
-                plots.History(
-                    part.name,
-                    np.array([entry["epoch"] for entry in history]),
-                    np.array([entry["loss"] for entry in history], dtype=float),
-                    np.array(
-                        [np.nan if e["validation"] is None else e["validation"] for e in history],
-                        dtype=float,
-                    ),
-                    metadata.get("best_epoch"),
-                )
-            )
+        if metadata.get("history"):
+            phase = metadata.get("phase")
+            name = f"{part.name}, {phase}" if phase else part.name
+            histories.append(history_curve(name, metadata))
+        earlier += [
+            history_curve(f"{part.name}, {phase}", record)
+            for phase, record in metadata.get("phases", {}).items()
+        ]
     if not histories:
         return "<h2>Training curves</h2><p><code>model.json</code> has no training history.</p>"
     label = VALIDATION_LABELS[report.run.task]
+    caption = "training loss and validation score by epoch; star: the epoch the model kept"
+    if earlier:
+        caption += "; right: the loss of the training phases before the kept one"
     return "<h2>Training curves</h2>" + report.figure(
-        partial(plots.training, histories, label),
-        "training.png",
-        "training loss and validation score by epoch; star: the epoch the model kept",
+        partial(plots.training, histories, label, earlier=earlier), "training.png", caption
+    )
+
+
+def history_curve(name: str, record: dict) -> plots.History:
+    """One ``{"history", "best_epoch"}`` record of ``model.json`` (a model's, or one training
+    phase's under ``phases``) as arrays; epochs without validation score NaN."""
+    history = record["history"]
+    return plots.History(
+        name,
+        np.array([entry["epoch"] for entry in history]),
+        np.array([entry["loss"] for entry in history], dtype=float),
+        np.array(
+            [np.nan if entry["validation"] is None else entry["validation"] for entry in history],
+            dtype=float,
+        ),
+        record.get("best_epoch"),
     )
 
 
@@ -236,11 +258,11 @@ def explanation_section(report: Report) -> str:
 
 def chosen_item(report: Report) -> tuple[int, int]:
     """The row and class to explain: a labelled-positive item the model was surest of (a
-    Present murmur, or an ECG class other than sinus rhythm), or ``--explain ID`` with its
-    most probable such class."""
+    Present murmur, an Abnormal 2016 recording, or an ECG class other than sinus rhythm), or
+    ``--explain ID`` with its most probable such class."""
     group = report.groups[0]
     eligible = np.ones(group.labels.shape, bool)
-    if report.run.task == "murmur":
+    if report.run.task in SINGLE_LABEL_TASKS:
         eligible[:, 1:] = False
     else:
         eligible[:, load_ecg_scoring(report.run.year).normal_index] = False

@@ -20,8 +20,19 @@ from models import storage
 from models.ecg_names import class_label
 from models.errors import DataError
 from models.metrics import compute_auc, one_positive
-from models.outputs import OutputTable, read_ecg_outputs, read_patient_outputs
-from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES, find_patient_files
+from models.outputs import (
+    OutputTable,
+    read_2016_outputs,
+    read_ecg_outputs,
+    read_patient_outputs,
+)
+from models.pcg_data import (
+    MURMUR_CLASSES,
+    OUTCOME_CLASSES,
+    PCG2016_CLASSES,
+    find_patient_files,
+    read_2016_reference,
+)
 from models.plots import ClassSeries
 from models.scoring_tables import load_ecg_scoring
 
@@ -104,10 +115,7 @@ def find_run(folder: Path) -> Run:
 def read_groups(run: Run) -> tuple[list[Group], list[str], np.ndarray]:
     """Pooled labels, decisions and probabilities of every part, read as the evaluator reads
     them; also each row's item name and part number."""
-    if run.task == "murmur":
-        per_part = [find_patient_files(part.labels) for part in run.parts]
-    else:
-        per_part = [evaluate_model.find_headers(part.labels) for part in run.parts]
+    per_part = [label_files(run.task, part.labels) for part in run.parts]
     files = [path for paths in per_part for path in paths]
     part_of = np.repeat(np.arange(len(per_part)), [len(paths) for paths in per_part])
     outputs = evaluate_model.matching_outputs(files, run.outputs)
@@ -116,10 +124,14 @@ def read_groups(run: Run) -> tuple[list[Group], list[str], np.ndarray]:
         murmur_labels, outcome_labels = evaluate_model.read_patient_labels(files)
         murmur, outcome, _ = read_patient_outputs(outputs)
         groups = [
-            Group("Murmur", MURMUR_CLASSES, *_patient_table(murmur_labels, murmur)),
-            Group("Outcome", OUTCOME_CLASSES, *_patient_table(outcome_labels, outcome)),
+            Group("Murmur", MURMUR_CLASSES, *_single_label_table(murmur_labels, murmur)),
+            Group("Outcome", OUTCOME_CLASSES, *_single_label_table(outcome_labels, outcome)),
         ]
         return groups, items, part_of
+    if run.task == "pcg2016":
+        table, _ = read_2016_outputs(outputs)
+        decided = _single_label_table(_reference_labels(files), table)
+        return [Group("Abnormal or normal", PCG2016_CLASSES, *decided)], items, part_of
     scoring = load_ecg_scoring(run.year)
     labels, _ = evaluate_model.read_ecg_labels(files, scoring)
     table, _ = read_ecg_outputs(outputs, scoring)
@@ -127,8 +139,26 @@ def read_groups(run: Run) -> tuple[list[Group], list[str], np.ndarray]:
     return [Group("ECG", names, labels, table.binary, table.probabilities)], items, part_of
 
 
-def _patient_table(
+def label_files(task: str, folder: Path) -> list[Path]:
+    """The label files of one part in the order the evaluator scores them; a 2016 recording
+    ``NAME.wav`` stands for its line of ``REFERENCE.csv``, which the evaluator follows."""
+    if task == "murmur":
+        return find_patient_files(folder)
+    if task == "pcg2016":
+        return [folder / f"{name}.wav" for name in read_2016_reference(folder)]
+    return [Path(path) for path in evaluate_model.find_headers(folder)]
+
+
+def _reference_labels(recordings: list[Path]) -> np.ndarray:
+    """One-hot (Abnormal, Normal) labels of 2016 recordings from their folder's
+    ``REFERENCE.csv`` (1 abnormal, -1 normal)."""
+    references = {folder: read_2016_reference(folder) for folder in {p.parent for p in recordings}}
+    abnormal = np.array([references[path.parent][path.stem] == 1 for path in recordings], bool)
+    return np.column_stack([abnormal, ~abnormal])
+
+
+def _single_label_table(
     labels: np.ndarray, table: OutputTable
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One label and one decision per patient, as the 2022 evaluator counts them."""
+    """One label and one decision per item, as the 2022 and 2016 evaluators count them."""
     return one_positive(labels), one_positive(table.binary), table.probabilities

@@ -38,6 +38,9 @@ class TrainConfig:
     loss scaling on older ones) and in float32 on the CPU. ``compile`` runs the training steps
     through ``torch.compile``: it pays on long runs (a ``cnn4`` step ran 3.4 times faster on a
     2-core CPU) but costs a minute or two of compiling first, so it is off by default.
+    ``keep_from`` is the first epoch whose weights may be kept (the last one at most): earlier
+    epochs are validated and logged, but on a small validation set a barely trained network can
+    top them all by chance.
     """
 
     epochs: int = 20
@@ -47,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"
     compile: bool = False
+    keep_from: int = 1
 
 
 @dataclass
@@ -179,7 +183,7 @@ def fit(
             if validate is not None and main:
                 network.eval()
                 record["validation"] = score = float(validate(network))
-                if score > state.best_score:
+                if score > state.best_score and epoch >= min(config.keep_from, config.epochs):
                     state.best_score, state.best_epoch = score, epoch
                     state.best_state = copy.deepcopy(network.state_dict())
             record.update(
@@ -305,9 +309,10 @@ def training_run(
         distributed.stop()
 
 
-def training_record(history: History) -> dict[str, Any]:
+def training_record(history: History, keep_from: int = 1) -> dict[str, Any]:
     """The epoch history and the epoch whose weights were kept, for ``model.json``."""
-    scored = [record for record in history if record["validation"] is not None]
+    first = min(keep_from, len(history))
+    scored = [r for r in history if r["validation"] is not None and r["epoch"] >= first]
     best = max(scored, key=lambda record: record["validation"], default=None)
     return {"history": history, "best_epoch": best and best["epoch"]}
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,10 +197,85 @@ def test_threshold_with_the_best_mean_recall_on_validation() -> None:
     # (0.833, the best), 0.85 → 1/3 and 1; the lowest and an impossible one give 0.5.
     abnormal = np.array([0.9, 0.8, 0.3, 0.2, 0.1])
     probabilities = np.column_stack([abnormal, 1 - abnormal])
-    threshold = balanced_threshold(probabilities, [0, 0, 1, 0, 1])
+    search = balanced_threshold(probabilities, [0, 0, 1, 0, 1])
+    threshold = float(search.thresholds[0])
     assert threshold == pytest.approx(0.55)
+    assert search.score == pytest.approx(5 / 6)
+    assert search.start_score == pytest.approx(5 / 6)
+    assert [round(values[0], 2) for values, _ in search.trials] == [
+        0.1,
+        0.15,
+        0.25,
+        0.55,
+        0.85,
+        1.9,
+    ]
+    assert [score for _, score in search.trials] == pytest.approx(
+        [0.5, 0.75, 7 / 12, 5 / 6, 2 / 3, 0.5]
+    )
     np.testing.assert_array_equal(decide(probabilities, threshold), [0, 0, 1, 1, 1])
     np.testing.assert_array_equal(decide(probabilities, None), [0, 0, 1, 1, 1])
-    assert balanced_threshold(probabilities, [0, 0, 0, 0, 0]) == 0.5
+    with pytest.raises(ValueError, match="one class"):
+        balanced_threshold(probabilities, [0, 0, 0, 0, 0])
     three = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]])
     np.testing.assert_array_equal(decide(three, None), [1, 0])
+
+
+def test_unlabelled_recordings_join_the_pool_and_are_recorded(pcg2016_demo, tmp_path) -> None:
+    from models.distill import main
+    from models.synthetic import write_2016_folder
+
+    extra = tmp_path / "extra" / "training-a"
+    extra.mkdir(parents=True)
+    write_2016_folder(extra, 6, seed=7)
+    workdir = tmp_path / "run"
+    epochs = ["--pretrain-epochs", "1", "--finetune-epochs", "1", "--student-epochs", "1"]
+    arguments = [str(pcg2016_demo), str(workdir), "--task", "pcg2016", "--width", "8", *epochs]
+    assert main([*arguments, "--unlabelled", str(tmp_path / "extra"), "-q"]) == 0
+    result = json.loads((workdir / "results.json").read_text())
+    unlabelled = result["split"]["unlabelled"]
+    assert sorted(Path(name).name for name in unlabelled) == sorted(
+        path.name for path in extra.glob("*.wav")
+    )
+    labelled = {
+        name
+        for part in ("pretrain", "finetune", "validation", "test")
+        for name in result["split"][part]
+    }
+    assert len(labelled) == 40 and not labelled & set(unlabelled)
+
+
+@pytest.mark.parametrize("problem", ["data folder", "no recordings", "missing"])
+def test_unlabelled_folders_that_cannot_serve_are_refused(
+    pcg2016_demo, tmp_path, capsys, problem
+) -> None:
+    from models.distill import main
+
+    folder = {
+        "data folder": pcg2016_demo,
+        "no recordings": tmp_path,
+        "missing": tmp_path / "absent",
+    }[problem]
+    workdir = tmp_path / "run"
+    arguments = [str(pcg2016_demo), str(workdir), "--task", "pcg2016", "--unlabelled", str(folder)]
+    assert main([*arguments, "-q"]) == 1
+    error = capsys.readouterr().err
+    assert str(folder) in error
+    assert {"data folder": "leak", "no recordings": "no .wav", "missing": "not a folder"}[
+        problem
+    ] in error
+    assert not (workdir / "results.json").exists()
+
+
+def test_the_student_and_its_baseline_start_from_the_same_weights() -> None:
+    config = DistillConfig(width=8, student=StudentConfig(widths=(8, 16)))
+    first = build_student(config, 2).state_dict()
+    torch.randn(1000)  # whatever ran in between (the teacher's training) draws from torch
+    second = build_student(config, 2).state_dict()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    other = build_student(
+        DistillConfig(width=8, student=config.student, train=TrainConfig(seed=1)), 2
+    )
+    assert not torch.equal(
+        first["classifier.head.1.weight"], other.state_dict()["classifier.head.1.weight"]
+    )

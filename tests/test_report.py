@@ -1,4 +1,5 @@
-"""Reports rendered from real tiny runs: a murmur cross-validation and an ECG train/run folder."""
+"""Reports rendered from real tiny runs: murmur and 2016 cross-validations, an ECG train/run
+folder and a 2016 train/run folder."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ import pytest
 import torch
 from matplotlib.image import imread
 
+import evaluate_model
 import run_model
-from models import crossval, ecg, murmur, report, run_folders
+from models import crossval, ecg, explain, murmur, pcg2016, report, run_folders, storage
+from models.distill import DistillConfig, FrontEndConfig, StudentConfig
 from models.errors import DataError
+from models.metrics import confusion_matrix
+from models.pcg_features import SpecAugmentConfig
+from models.training import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +46,28 @@ def assert_real_figure(path: Path) -> None:
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50
 
 
+SECTIONS = (
+    "Official scores",
+    "ROC and precision-recall curves",
+    "Confusion matrices",
+    "Threshold search",
+    "Training curves",
+    "Explanation",
+)
+
+
+def page_text(page: Path, figures: list[str]) -> str:
+    """The report page, checked to hold every section and exactly ``figures``, each a real
+    PNG beside it and embedded in it."""
+    text = page.read_text()
+    for heading in SECTIONS:
+        assert f"<h2>{heading}</h2>" in text
+    for name in figures:
+        assert_real_figure(page.parent / f"{name}.png")
+    assert text.count("data:image/png;base64,") == len(figures)
+    return text
+
+
 @pytest.fixture(scope="module")
 def murmur_cv(murmur_demo: Path, tmp_path_factory: pytest.TempPathFactory):
     """A 2-fold cross-validation of a tiny cnn-attention, its fold scores and its report."""
@@ -53,20 +81,9 @@ def murmur_cv(murmur_demo: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_cross_validation_report_has_every_section(murmur_cv) -> None:
     _, _, page = murmur_cv
-    text = page.read_text()
-    for heading in (
-        "Official scores",
-        "ROC and precision-recall curves",
-        "Confusion matrices",
-        "Threshold search",
-        "Training curves",
-        "Explanation",
-    ):
-        assert f"<h2>{heading}</h2>" in text
-    figures = ["roc", "pr", "confusion", "thresholds_1", "thresholds_2", "training", "explanation"]
-    for name in figures:
-        assert_real_figure(page.parent / f"{name}.png")
-    assert text.count("data:image/png;base64,") == len(figures)
+    text = page_text(
+        page, ["roc", "pr", "confusion", "thresholds_1", "thresholds_2", "training", "explanation"]
+    )
     assert "has no" not in text
 
 
@@ -132,3 +149,109 @@ def test_a_folder_that_is_no_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a run folder"):
         run_folders.find_run(tmp_path)
     assert report.main([str(tmp_path), "-q"]) == 1
+
+
+def tiny_pcg2016_config() -> DistillConfig:
+    """The whole 2016 recipe (pre-training, fine-tuning, distillation into a student) with
+    networks and epochs small enough to train in seconds."""
+    config = pcg2016.default_config()
+    config.network = "student"
+    config.front_end = FrontEndConfig(window_seconds=2.0)
+    config.width, config.windows = 8, 2
+    config.spec_augment = SpecAugmentConfig(True, 1, 4, 1, 20)
+    config.contrastive.views = SpecAugmentConfig(True, 1, 4, 1, 20)
+    config.contrastive.train = TrainConfig(epochs=2, batch_size=32)
+    config.train = TrainConfig(epochs=3, batch_size=16, learning_rate=3e-3)
+    config.student = StudentConfig(
+        widths=(8, 16, 32), windows=2, train=TrainConfig(epochs=2, batch_size=16)
+    )
+    return config
+
+
+@pytest.fixture(scope="module")
+def pcg2016_cv(pcg2016_demo: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A 2-fold cross-validation of a tiny distilled student, its fold scores and its report."""
+    workdir = tmp_path_factory.mktemp("pcg2016_cv")
+    rows = crossval.cross_validate(
+        pcg2016, pcg2016_demo, workdir, tiny_pcg2016_config(), folds=2, seed=0, verbose=0
+    )
+    return workdir, rows, report.write_report(workdir, workdir / "pages", verbose=0)
+
+
+def test_pcg2016_report_has_every_section_and_refuses_the_explanation(pcg2016_cv) -> None:
+    _, _, page = pcg2016_cv
+    text = page_text(page, ["roc", "pr", "confusion", "thresholds_1", "thresholds_2", "training"])
+    assert "The network <code>student</code> has no attention weights" in text
+    assert "<code>model.json</code> has no" not in text
+    assert "the loss of the training phases before the kept one" in text
+    assert not (page.parent / "explanation.png").exists()
+
+
+def test_pcg2016_score_table_holds_the_official_scores_of_each_fold(pcg2016_cv) -> None:
+    _, rows, page = pcg2016_cv
+    lines = (page.parent / "scores.md").read_text().splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == ["", "AUROC", "AUPRC", "accuracy", "F-measure", "MAcc"]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert [row[0] for row in cells] == ["fold 1", "fold 2", "mean ± std"]
+    for row, scores in zip(cells, rows, strict=False):
+        for column, name in enumerate(header[1:], start=1):
+            assert float(row[column]) == pytest.approx(scores[name], abs=5e-4)
+
+
+def test_pcg2016_model_json_keeps_the_student_phase_and_the_threshold_search(
+    pcg2016_cv,
+) -> None:
+    workdir, _, _ = pcg2016_cv
+    config = tiny_pcg2016_config()
+    metadata = storage.read_metadata(workdir / "fold1" / "model")
+    assert metadata["phase"] == "distill"
+    assert [entry["epoch"] for entry in metadata["history"]] == [1, 2]
+    assert metadata["best_epoch"] in (1, 2)
+    assert sorted(metadata["phases"]) == ["finetune", "pretrain"]
+    assert len(metadata["phases"]["finetune"]["history"]) == config.train.epochs
+    assert len(metadata["phases"]["pretrain"]["history"]) == config.contrastive.train.epochs
+    search = metadata["threshold_search"]["abnormal"]
+    assert search["parameters"] == ["Abnormal"] and search["objective"] == "MAcc"
+    assert search["chosen"] == [metadata["threshold"]]
+    assert search["score"] == max(score for _, score in search["trials"])
+    loaded = pcg2016.load(workdir / "fold1" / "model", "cpu")
+    assert loaded.threshold == metadata["threshold"]
+    assert loaded.training == {key: metadata[key] for key in pcg2016.TRAINING_KEYS}
+
+
+def test_pcg2016_keeps_the_fine_tuned_teacher_phase_at_the_top() -> None:
+    pretrain = {"history": [{"epoch": 1, "loss": 3.0, "validation": None}], "best_epoch": None}
+    finetune = {"history": [{"epoch": 1, "loss": 0.6, "validation": 0.8}], "best_epoch": 1}
+    record = pcg2016.kept_phase_record({"pretrain": pretrain, "finetune": finetune}, "teacher")
+    assert record == {**finetune, "phase": "finetune", "phases": {"pretrain": pretrain}}
+
+
+def test_pcg2016_train_run_folder_reads_outputs_as_the_evaluator(
+    pcg2016_cv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workdir, rows, _ = pcg2016_cv
+    run = tmp_path / "run"
+    run.mkdir()
+    for name, target in (
+        ("model", "fold1/model"),
+        ("test_data", "fold1/test"),
+        ("outputs", "outputs"),
+    ):
+        (run / name).symlink_to(workdir / target)
+    page = report.write_report(run, verbose=0)
+    assert "(pcg2016, train / run / evaluate)" in page.read_text()
+    (line,) = (page.parent / "scores.md").read_text().splitlines()[2:]
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[0] == "run"
+    assert [float(cell) for cell in cells[1:]] == pytest.approx(list(rows[0].values()), abs=5e-4)
+    (group,), items, _ = run_folders.read_groups(run_folders.find_run(run))
+    evaluation = evaluate_model.evaluate(run / "test_data", run / "outputs")
+    assert len(items) == len(pcg2016.find_items(run / "test_data"))
+    assert group.classes == ("Abnormal", "Normal")
+    np.testing.assert_array_equal(
+        confusion_matrix(group.labels, group.decisions), evaluation.scores.confusion
+    )
+    arguments = [str(run / "model"), str(run / "test_data"), items[0], str(tmp_path / "x.png")]
+    assert explain.main(arguments) == 1
+    assert "network 'student' has no attention weights" in capsys.readouterr().err

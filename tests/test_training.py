@@ -46,10 +46,12 @@ def train(
     checkpoint: Checkpointing | None = None,
     precision: str = "fp32",
     validate=accuracy,
+    keep_from: int = 1,
 ):
     torch.manual_seed(0)
     network = Noisy()
     config = TrainConfig(epochs=epochs, learning_rate=1e-2, precision=precision)
+    config.keep_from = keep_from
     history = fit(
         network,
         batches,
@@ -109,6 +111,19 @@ def test_history_and_best_epoch() -> None:
     record = training.training_record(history)
     scores = [r["validation"] for r in history]
     assert record["best_epoch"] == 1 + scores.index(max(scores))
+
+
+def test_epochs_before_keep_from_are_never_kept() -> None:
+    # A validation score that falls every epoch: the first epoch would win, keep_from 3 keeps
+    # the third, and the network ends with that epoch's weights.
+    scores = iter([0.9, 0.8, 0.7, 0.6, 0.5])
+    network, history = train(5, validate=lambda _: next(scores), keep_from=3)
+    assert [r["validation"] for r in history] == [0.9, 0.8, 0.7, 0.6, 0.5]
+    assert training.training_record(history, keep_from=3)["best_epoch"] == 3
+    assert training.training_record(history)["best_epoch"] == 1
+    peak = iter([0.1, 0.2, 0.9, 0.3, 0.2])  # the same run, its third epoch best by score
+    third_epoch = train(5, validate=lambda _: next(peak))[0].state_dict()
+    assert all(torch.equal(third_epoch[k], v) for k, v in network.state_dict().items())
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
