@@ -579,19 +579,7 @@ def train_teacher(
     teacher = build_teacher(config, stage.classes)
     if config.contrastive.train.epochs > 0:
         pretrain(teacher.classifier.encoder, pool, config, stage)
-    signals, targets = signals_of(labelled)
-    stage.log(f"fine-tuning the teacher on {len(signals)} labelled signals")
-    stage.fit(
-        "finetune",
-        network=teacher,
-        batches=window_batches(
-            signals, targets, stage.length, config.windows, config.train.batch_size
-        ),
-        loss=label_loss,
-        config=config.train,
-        validate=stage.validation(validation),
-    )
-    return teacher.eval()
+    return fit_labels("finetune", teacher, labelled, validation, config.train, config, stage)
 
 
 def train_student(
@@ -625,20 +613,32 @@ def train_baseline(
 ) -> WaveformClassifier:
     """The student network trained on the true labels of ``labelled``."""
     student = build_student(config, stage.classes)
+    train = seeded(config.student.train, config.train.seed)
+    return fit_labels("baseline", student, labelled, validation, train, config, stage)
+
+
+def fit_labels(
+    phase: str,
+    network: WaveformClassifier,
+    labelled: Sequence[Group],
+    validation: Sequence[Group],
+    train: TrainConfig,
+    config: DistillConfig,
+    stage: Stage,
+) -> WaveformClassifier:
+    """Supervised training (the teacher's fine-tuning, the baseline): ``config.windows`` random
+    windows per labelled signal and epoch, the epoch with the best validation AUROC kept."""
     signals, targets = signals_of(labelled)
-    settings = config.student
-    stage.log(f"training the student baseline on {len(signals)} labelled signals")
+    stage.log(f"{phase}: training on {len(signals)} labelled signals")
     stage.fit(
-        "baseline",
-        network=student,
-        batches=window_batches(
-            signals, targets, stage.length, config.windows, settings.train.batch_size
-        ),
+        phase,
+        network=network,
+        batches=window_batches(signals, targets, stage.length, config.windows, train.batch_size),
         loss=label_loss,
-        config=seeded(settings.train, config.train.seed),
+        config=train,
         validate=stage.validation(validation),
     )
-    return student.eval()
+    return network.eval()
 
 
 def split_groups(groups: Sequence[Group], shares: Sequence[float], seed: int) -> list[list[Group]]:
