@@ -80,3 +80,14 @@ def pcg2016_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pcg2016_demo")
     write_2016_folder(folder, 40, seed=1)
     return folder
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: the tiny networks gain nothing from two, and a shared CPU punishes it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -38,14 +38,7 @@ from models.distill_networks import (
 from models.pcg_features import SpecAugmentConfig, spec_augment
 from models.training import TrainConfig
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the tiny networks gain nothing from two, and a shared CPU punishes it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_nt_xent_equals_the_hand_computed_value() -> None:

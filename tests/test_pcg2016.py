@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn import metrics as sk
 
 import evaluate_model
@@ -22,14 +21,7 @@ from models.outputs import read_outputs
 from models.pcg_features import SpecAugmentConfig
 from models.training import TrainConfig
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the tiny networks gain nothing from two, and a shared CPU punishes it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_config(network: str = "teacher") -> DistillConfig:
