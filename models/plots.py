@@ -175,11 +175,16 @@ def confusion(
 
 
 def searches(panels: Sequence[Search], path: Path, title: str, columns: int = 3) -> Path:
-    """Objective of every threshold trial against one threshold, the chosen value marked."""
+    """Objective of every threshold trial against one threshold, the chosen value marked.
+
+    Dots are coloured by trial order (where a Bayesian search went when); a scan whose trials
+    already run in threshold order (the 2016 search tries every candidate) needs no colour.
+    """
     figure, axes = grid(len(panels), columns, PANEL_INCHES, PANEL_INCHES - 0.4)
+    scanned = all(np.all(np.diff(search.values) >= 0) for search in panels)
     for axis, search in zip(axes, panels, strict=True):
-        order = np.arange(len(search.values))
-        axis.scatter(search.values, search.scores, c=order, cmap="viridis", s=22)
+        order = {"c": np.arange(len(search.values)), "cmap": "viridis"}
+        axis.scatter(search.values, search.scores, s=22, **({"color": "C0"} if scanned else order))
         axis.axvline(search.chosen, color="crimson", linestyle="--", linewidth=1.2)
         axis.plot(
             search.chosen,
@@ -197,7 +202,8 @@ def searches(panels: Sequence[Search], path: Path, title: str, columns: int = 3)
         )
         axis.legend(loc="lower center", fontsize=FONT - 1)
         axis.grid(alpha=0.3)
-    figure.suptitle(f"{title}\n(dot colour: trial order, dark = early)", fontsize=FONT + 2)
+    note = "every candidate threshold" if scanned else "dot colour: trial order, dark = early"
+    figure.suptitle(f"{title}\n({note})", fontsize=FONT + 2)
     return save(figure, path)
 
 
