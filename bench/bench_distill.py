@@ -1,7 +1,7 @@
 """Teacher, teacher-student and student baseline on held-out data; write ``bench/distill.md``.
 
-    python bench/bench_distill.py [--pcg2016 DIR] [--circor DIR] [--seeds 0 1 2]
-                                  [--murmur-seeds 0] [--jobs 2] [--workdir DIR] [--rerun]
+    python bench/bench_distill.py [--pcg2016 DIR] [--circor DIR] [--seeds 0 1 2 3 4]
+                                  [--murmur-seeds 0 1 2] [--jobs 2] [--workdir DIR] [--reuse]
                                   [--no-unlabelled]
 
 Each (task, seed) is one run of ``python -m models.distill DATA RUN --task T --seed S`` with the
@@ -11,8 +11,9 @@ teacher, the student distilled on the unlabelled pool, and the student baseline 
 fine-tune labels. The pool is the pre-train and fine-tune parts without their labels and, unless
 ``--no-unlabelled``, the other task's recordings (CirCor for the 2016 task and the reverse): heart
 sounds from another source, used only as unlabelled audio. Runs go to ``--jobs`` parallel
-processes with one torch thread each; a run whose ``results.json`` exists is reused unless
-``--rerun``. The table is built from all of them.
+processes with one torch thread each; every run trains afresh unless ``--reuse`` keeps those
+whose ``results.json`` exists (to finish an interrupted bench: the runs must come from the same
+code). The table is built from all of them.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ TITLES = {"pcg2016": "2016 normal/abnormal (`pcg2016/`)", "murmur": "2022 murmur
 
 
 def run_one(
-    task: str, data: Path, folder: Path, seed: int, unlabelled: list[Path], rerun: bool
+    task: str, data: Path, folder: Path, seed: int, unlabelled: list[Path], reuse: bool
 ) -> float:
     """One experiment in its own process (one torch thread); returns its wall seconds."""
-    if (folder / "results.json").is_file() and not rerun:
+    if (folder / "results.json").is_file() and reuse:
         return 0.0
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "models.distill", str(data), str(folder)]
@@ -246,11 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pcg2016", type=Path, default=SHARED / "pcg2016")
     parser.add_argument("--circor", type=Path, default=SHARED / "circor")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="2016 runs")
-    parser.add_argument("--murmur-seeds", type=int, nargs="*", default=[0], help="murmur runs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="2016 runs")
+    parser.add_argument(
+        "--murmur-seeds", type=int, nargs="*", default=[0, 1, 2], help="murmur runs"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_distill"))
-    parser.add_argument("--rerun", action="store_true", help="ignore finished runs")
+    parser.add_argument("--reuse", action="store_true", help="keep finished runs in WORKDIR")
     parser.add_argument(
         "--no-unlabelled", action="store_true", help="pool without the other task's recordings"
     )
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 arguments.workdir / f"{task}-{seed}",
                 seed,
                 other[task],
-                arguments.rerun,
+                arguments.reuse,
             )
             for task, data, seed in runs
         ]
