@@ -111,6 +111,31 @@ def relative(attention: np.ndarray) -> np.ndarray:
     return (attention - low) / max(high - low, 1e-12)
 
 
+def draw_attention(
+    axis,
+    maps: np.ndarray,
+    length: int,
+    window: int,
+    frequency: float,
+    extent: tuple[float, float, float, float],
+    origin: str = "upper",
+):
+    """Shade ``axis`` with the windows' attention ``maps`` stitched over a signal of ``length``
+    samples on the explanation grid, stretched by :func:`relative`; returns the image."""
+    grid = np.arange(0, length, GRID_SECONDS * frequency)
+    stitched = stitch(maps, window_starts(length, window), window, grid)
+    return axis.imshow(
+        relative(stitched),
+        origin=origin,
+        aspect="auto",
+        cmap=SHADE,
+        vmin=0,
+        vmax=1,
+        extent=extent,
+        interpolation="bilinear",
+    )
+
+
 def head_relevance(
     body: nn.Module, features: torch.Tensor, metadata: torch.Tensor, target: int
 ) -> torch.Tensor:
@@ -180,17 +205,8 @@ def draw_murmur(model_folder: Path, data: Path, item: str, out: Path, target: st
         image = (image - image.mean()) / max(float(image.std()), 1e-5)
         extent = (0, seconds, 0, config.n_mels)
         axis.imshow(image, origin="lower", aspect="auto", cmap=GREYS, extent=extent)
-        grid = np.arange(0, len(signal), GRID_SECONDS * config.frequency)
-        stitched = stitch(maps, window_starts(len(signal), window), window, grid)
-        shade = axis.imshow(
-            relative(stitched),
-            origin="lower",
-            aspect="auto",
-            cmap=SHADE,
-            vmin=0,
-            vmax=1,
-            extent=extent,
-            interpolation="bilinear",
+        shade = draw_attention(
+            axis, maps, len(signal), window, config.frequency, extent, origin="lower"
         )
         mel_axis(axis, config)
         axis.set(title=location, xlabel="time (s)")
@@ -238,21 +254,11 @@ def draw_ecg(model_folder: Path, data: Path, item: str, out: Path, target: str |
     settings = model.config.preprocessing
     prepared = ecg.prepare(signal, header, settings)
     length, window = prepared.shape[-1], ecg.window_length(model.config)
-    grid = np.arange(0, length, GRID_SECONDS * settings.frequency)
-    stitched = stitch(attention, window_starts(length, window), window, grid)
     seconds = length / settings.frequency
     figure, (axis,) = plots.grid(1, 1, 10.0, 7.0)
     spacing = 3.0
     extent = (0, seconds, -spacing * (len(LEADS) - 0.5), spacing * 0.5)
-    shade = axis.imshow(
-        relative(stitched),
-        aspect="auto",
-        cmap=SHADE,
-        vmin=0,
-        vmax=1,
-        extent=extent,
-        interpolation="bilinear",
-    )
+    shade = draw_attention(axis, attention, length, window, settings.frequency, extent)
     time = np.arange(length) / settings.frequency
     for lead, trace in enumerate(prepared):
         axis.plot(time, trace - spacing * lead, color="black", linewidth=0.6)
