@@ -177,7 +177,8 @@ def settings(result: dict) -> list[str]:
         f"- Front end: {front['frequency']:g} Hz, band {front['band_hz'][0]:g}–"
         f"{front['band_hz'][1]:g} Hz, {front['window_seconds']:g}-s windows, n_fft "
         f"{front['n_fft']}, hop {front['hop']}, {front['n_mels']} mel bands.",
-        f"- Teacher: ResNet-18 encoder, base width {config['width']}; contrastive pre-training "
+        f"- Teacher: ResNet-18 encoder, base width {config['width']}, stem "
+        f"{'with' if config['stem_pool'] else 'without'} max pooling; contrastive pre-training "
         f"{config['contrastive']['train']['epochs']} epochs ({config['contrastive']['windows']} "
         f"window(s) per recording per epoch, batch "
         f"{config['contrastive']['train']['batch_size']}, "

@@ -4,8 +4,9 @@ Both read a standardised log-mel batch (batch, mels, frames) as a one-channel im
 time and frequency globally, so any window length works. The teacher's encoder is ResNet-18
 (He et al.: a strided 7×7 stem, max pooling, four stages of two basic residual blocks) with a
 one-channel stem; ``width`` scales every stage (64 gives the published 11.2 M parameters) so
-the teacher fits a CPU budget. The student is a VGG/AlexNet-like stack without shortcuts,
-sized to about half the teacher's parameters.
+the teacher fits a CPU budget, and the stem's max pooling can be left out for small inputs.
+The student is a VGG/AlexNet-like stack without shortcuts, sized to about half the teacher's
+parameters.
 """
 
 from __future__ import annotations
@@ -42,16 +43,24 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18Encoder(nn.Module):
-    """ResNet-18 without its classifier: spectrogram → (batch, 8·width) pooled features."""
+    """ResNet-18 without its classifier: spectrogram → (batch, 8·width) pooled features.
 
-    def __init__(self, width: int = 64) -> None:
+    The published stem (``stem_pool``) shrinks each axis 4× before the first stage, sized for
+    224-pixel images; a 32-band, 126-frame window would reach the last stage as 1 × 4 cells.
+    Without the pooling it reaches it as 2 × 8, at four times the compute. The pooling has no
+    weights, so both variants load the same saved tensors.
+    """
+
+    def __init__(self, width: int = 64, stem_pool: bool = True) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
+        stem = [
             nn.Conv2d(1, width, 7, stride=2, padding=3, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, stride=2, padding=1),
-        )
+        ]
+        if stem_pool:
+            stem.append(nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(*stem)
         widths = [width * factor for factor in STAGES]
         blocks = []
         for number, (inputs, outputs) in enumerate(pairwise([width, *widths])):
@@ -92,9 +101,9 @@ def student_block(inputs: int, outputs: int) -> nn.Sequential:
 class StudentEncoder(nn.Module):
     """Plain conv stack (one conv per block, no shortcuts): spectrogram → pooled features.
 
-    As in AlexNet, the first layer is a strided 5×5 convolution, so the stack reaches the
-    teacher's resolution after its stem (a quarter per axis) at once, and the student is
-    cheaper to run than the teacher, not only smaller.
+    As in AlexNet, the first layer is a strided 5×5 convolution, so the stack is down to a
+    quarter per axis (where the published ResNet stem leaves it) after one layer, and the
+    student is cheaper to run than the teacher, not only smaller.
     """
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256, 384)) -> None:

@@ -169,6 +169,9 @@ def train(
 
 
 KEPT_PHASE = {"teacher": "finetune", "student": "distill"}
+# Settings added after models were first saved, as those models were trained: a model folder
+# without ``stem_pool`` holds a teacher with the stem's max pooling.
+LEGACY_SETTINGS = {"stem_pool": True}
 TRAINING_KEYS = ("history", "best_epoch", "phase", "phases", "threshold_search")
 
 
@@ -199,7 +202,7 @@ def save(model: Pcg2016Model, model_folder: str | Path) -> None:
 def load(model_folder: str | Path, device: str | None = None) -> Pcg2016Model:
     """The saved model with its training record, so that saving it again loses nothing."""
     metadata = storage.read_metadata(model_folder)
-    config = from_dict(DistillConfig, metadata["config"])
+    config = from_dict(DistillConfig, {**LEGACY_SETTINGS, **metadata["config"]})
     build = build_student if config.network == "student" else build_teacher
     network = build(config, len(CLASSES))
     network.classifier.load_state_dict(storage.read_weights(model_folder))

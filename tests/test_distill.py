@@ -26,8 +26,10 @@ from models.distill import (
     single_signal,
     soft_loss,
     split_groups,
+    teacher_targets,
     train_student,
     train_teacher,
+    window_batches,
 )
 from models.distill_networks import (
     BasicBlock,
@@ -110,6 +112,19 @@ def test_resnet18_encoder_pools_any_spectrogram_to_eight_times_its_width(shape) 
     assert sum(isinstance(module, BasicBlock) for module in encoder.modules()) == 8
 
 
+@pytest.mark.parametrize(("stem_pool", "cells"), [(True, (1, 4)), (False, (2, 8))])
+def test_resnet18_stem_pool_sets_the_last_stage_resolution_not_the_weights(
+    stem_pool: bool, cells: tuple[int, int]
+) -> None:
+    encoder = ResNet18Encoder(8, stem_pool).eval()
+    maps = encoder.stages(encoder.stem(torch.randn(2, 1, 32, 126)))
+    assert maps.shape == (2, 64, *cells)
+    assert encoder(torch.randn(2, 32, 126)).shape == (2, 64)
+    other = ResNet18Encoder(8, not stem_pool)
+    other.load_state_dict(encoder.state_dict())
+    assert parameter_count(other) == parameter_count(encoder)
+
+
 def test_resnet18_encoder_has_the_published_size() -> None:
     # torchvision's ResNet-18 has 11,689,512 parameters; without its 512 → 1000 classifier
     # (513,000) and with a one-channel stem (64·1·7·7 instead of 64·3·7·7) that is 11,170,240.
@@ -182,6 +197,27 @@ def test_a_short_distillation_teaches_the_student(pcg2016_demo) -> None:
     assert macro_auroc(labels, probabilities) >= 0.8
     history = stage.records["distill"]["history"]
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_the_teacher_labels_the_masked_spectrogram_the_student_sees() -> None:
+    config = tiny_config()
+    teacher, student = build_teacher(config, 2).eval(), build_student(config, 2)
+    student.augment = SpecAugmentConfig(True, 2, 6, 2, 20)
+    length = 2000
+    rng = np.random.default_rng(0)
+    signals = [rng.standard_normal(3 * length).astype(np.float32) for _ in range(6)]
+    batches = window_batches(signals, None, length, 1, 6)
+    (waves,), _ = next(batches(np.random.default_rng(1)))
+    torch.manual_seed(0)
+    (spectrograms,), logits = next(
+        teacher_targets(batches, teacher, student, torch.device("cpu"))(np.random.default_rng(1))
+    )
+    clean = student.spectrogram(waves)
+    masked = spectrograms != clean
+    assert masked.any(dim=(1, 2)).all() and (spectrograms[masked] == 0).all()
+    with torch.no_grad():
+        assert torch.equal(logits, teacher.classifier(spectrograms))
+        assert not torch.allclose(logits, teacher.classifier(clean))
 
 
 def test_threshold_with_the_best_mean_recall_on_validation() -> None:

@@ -202,3 +202,24 @@ def test_evaluator_json_and_missing_outputs(tmp_path: Path, capsys) -> None:
     (outputs / "r3.csv").unlink()
     assert evaluate_model.main([str(labels), str(outputs)]) == 1
     assert "r3.csv: missing" in capsys.readouterr().err
+
+
+def test_a_model_saved_before_stem_pool_existed_loads_with_the_pooling(tmp_path: Path) -> None:
+    import torch
+
+    from models.distill import build_teacher
+
+    config = small_config()
+    network = build_teacher(config, len(task2016.CLASSES)).eval()
+    model = task2016.Pcg2016Model(config, network, torch.device("cpu"))
+    task2016.save(model, tmp_path)
+    assert task2016.load(tmp_path).config.stem_pool is False
+    metadata = json.loads((tmp_path / "model.json").read_text())
+    del metadata["config"]["stem_pool"]
+    (tmp_path / "model.json").write_text(json.dumps(metadata))
+    loaded = task2016.load(tmp_path)
+    assert loaded.config.stem_pool is True
+    assert isinstance(loaded.network.classifier.encoder.stem[-1], torch.nn.MaxPool2d)
+    waves = torch.randn(2, task2016.window_length(config.front_end))
+    with torch.no_grad():
+        assert not torch.allclose(loaded.network(waves), network(waves))
