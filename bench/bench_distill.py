@@ -188,7 +188,8 @@ def settings(result: dict) -> list[str]:
         "kept.",
         f"- Student: conv widths {tuple(config['student']['widths'])}, LeakyReLU, "
         f"{config['student']['train']['epochs']} epochs; distillation target: the teacher's "
-        "probabilities (BCE with logits) for two classes, KL at temperature "
+        "probabilities on the spectrogram the student sees, SpecAugment masks included (BCE "
+        "with logits) for two classes, KL at temperature "
         f"{config['student']['temperature']:g} for three. The baseline: the same network and "
         "epochs on the fine-tune labels. Both keep their best validation AUROC from epoch "
         f"{config['student']['train']['keep_from']} on.",
