@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn import metrics as sk
 
 import evaluate_model
 import run_model
 from models import pcg2016 as task2016
 from models import tasks
-from models.distill import DistillConfig, FrontEndConfig, StudentConfig
+from models.distill import DistillConfig, FrontEndConfig, StudentConfig, build_teacher
 from models.errors import DataError
 from models.metrics import score_pcg2016
 from models.outputs import read_outputs
@@ -205,10 +206,6 @@ def test_evaluator_json_and_missing_outputs(tmp_path: Path, capsys) -> None:
 
 
 def test_a_model_saved_before_stem_pool_existed_loads_with_the_pooling(tmp_path: Path) -> None:
-    import torch
-
-    from models.distill import build_teacher
-
     config = small_config()
     network = build_teacher(config, len(task2016.CLASSES)).eval()
     model = task2016.Pcg2016Model(config, network, torch.device("cpu"))
