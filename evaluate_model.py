@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import DataError
+from models.errors import DataError, closed_pipe_safe
 from models.metrics import (
     ClassificationScores,
     EcgScores,
@@ -401,4 +401,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(closed_pipe_safe(main))

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.errors import DataError
+from models.errors import DataError, closed_pipe_safe
 from models.outputs import write_outputs
 from models.progress import Progress, add_verbosity_options, verbosity
 from models.tasks import model_task
@@ -104,4 +104,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(closed_pipe_safe(main))

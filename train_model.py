@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from models import distributed
-from models.errors import DataError
+from models.errors import DataError, closed_pipe_safe
 from models.progress import verbosity
 from models.tasks import add_task_options, configured_task
 
@@ -55,4 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(closed_pipe_safe(main))

@@ -1,7 +1,11 @@
-"""The kit's one error type for bad input, so callers can tell data problems from bugs."""
+"""The kit's one error type for bad input, so callers can tell data problems from bugs, and
+how a command line ends when its reader goes away."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +44,20 @@ def check_samples(samples: np.ndarray, frequency: float, source: str | Path) -> 
         bad = int(np.size(samples) - np.isfinite(samples).sum())
         raise DataError(source, f"holds {bad} NaN or infinite samples")
     return samples
+
+
+CLOSED_PIPE_STATUS = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
+
+
+def closed_pipe_safe(main: Callable[[], int]) -> int:
+    """``main()``'s exit status, or 141 without a traceback when the reader of standard output
+    (``| head``) closes it early.
+
+    Standard output is pointed at the null device so that the interpreter's final flush does
+    not fail a second time.
+    """
+    try:
+        return main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return CLOSED_PIPE_STATUS

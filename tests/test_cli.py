@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,25 @@ def test_run_without_a_trained_model(
 ) -> None:
     assert run_model.main([str(tmp_path), str(murmur_demo), str(tmp_path / "out"), "-q"]) == 1
     assert "not a model folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_reader_closing_the_pipe_ends_a_command_without_a_traceback(guarded: bool) -> None:
+    # A reader like `head` that leaves early: the parent closes its end of stdout at once, so
+    # the child's megabyte of output meets a pipe without a reader.
+    body = "print('x' * 1_000_000) or 0"
+    main = f"closed_pipe_safe(lambda: {body})" if guarded else f"({body})"
+    code = f"import sys; from models.errors import closed_pipe_safe; sys.exit({main})"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    child.stdout.close()
+    errors = child.stderr.read().decode()
+    status = child.wait()
+    if guarded:
+        assert status == 141 and errors == ""
+    else:
+        assert status != 0 and "BrokenPipeError" in errors
