@@ -50,7 +50,7 @@ from models.losses import LossConfig
 from models.metrics import ClassificationScores, compute_auc, nan_mean, plain, score_classes
 from models.pcg_data import load_wav
 from models.pcg_features import SpecAugmentConfig, spec_augment
-from models.progress import Progress
+from models.progress import Progress, level_of, quiet
 from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
 from models.thresholds import TunedThresholds
 from models.training import (
@@ -59,7 +59,6 @@ from models.training import (
     fit,
     minibatches,
     pick_device,
-    quiet,
     seed_everything,
     training_record,
 )
@@ -211,7 +210,7 @@ def load_unlabelled(
         if not found:
             raise DataError(folder, "holds no .wav recordings")
         paths += found
-    shown = 0 if log is quiet else 1
+    shown = level_of(log)
     groups = []
     with Progress(len(paths), "loading unlabelled recordings", shown, "recording", log) as progress:
         for path in paths:

@@ -25,9 +25,8 @@ import numpy as np
 
 from models.config import to_dict
 from models.ecg_data import load_signal, read_header
-from models.progress import Progress
+from models.progress import Progress, level_of
 from models.storage import atomic_write
-from models.training import quiet
 
 CACHE_VERSION = 1
 CACHE_VARIABLE = "CARDIOKIT_CACHE"
@@ -97,10 +96,10 @@ def build_cache(
 
     ``prepare(signal, header)`` gives the prepared signal, ``features(prepared, header)`` the
     (header features, rhythm features) pair. Progress and the closing summary go to ``log``;
-    training's ``quiet`` sink (``-q``) silences them.
+    the ``quiet`` sink of ``models.progress`` (``-q``) silences them.
     """
     folder = settings_folder(root or cache_root(), preprocessing)
-    verbose = 0 if log is quiet else 1
+    verbose = level_of(log)
     records, prepared = [], 0
     with Progress(len(paths), "preparing ECG records", verbose, "record", log) as progress:
         for path in paths:

@@ -57,7 +57,7 @@ from models.pcg_data import (
 )
 from models.pcg_features import SpecAugmentConfig, spec_augment
 from models.pcg_networks import build_network
-from models.progress import Progress
+from models.progress import Progress, level_of
 from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
 from models.thresholds import ThresholdSearch, tune_thresholds
 from models.training import (
@@ -66,7 +66,6 @@ from models.training import (
     fit,
     minibatches,
     pick_device,
-    quiet,
     seed_everything,
     training_record,
     training_run,
@@ -271,7 +270,7 @@ def load_patients(folder: str | Path, config: MurmurConfig, log) -> list[LoadedP
     if not files:
         raise DataError(folder, "no patient files (ID.txt) in the data folder")
     loaded = []
-    shown = 0 if log is quiet else 1  # the progress bar follows the log
+    shown = level_of(log)
     with Progress(len(files), "loading patients", shown, "patient", log) as progress:
         for path in files:
             patient = read_patient(path)

@@ -110,3 +110,12 @@ def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
 def verbosity(arguments: argparse.Namespace) -> int:
     """0 with ``-q``, otherwise 1 plus the number of ``-v``."""
     return 0 if arguments.quiet else arguments.verbose
+
+
+def quiet(message: str) -> None:
+    """Log sink for ``verbose=0``: progress is dropped, errors still raise."""
+
+
+def level_of(log: Log) -> int:
+    """The progress level that follows ``log``: nothing for :func:`quiet`, lines otherwise."""
+    return 0 if log is quiet else 1

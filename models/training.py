@@ -23,7 +23,7 @@ import torch
 
 from models import distributed, storage
 from models.errors import DataError
-from models.progress import Progress
+from models.progress import Progress, level_of, quiet
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 History = list[dict[str, Any]]
@@ -168,7 +168,7 @@ def fit(
     if checkpoint is not None and checkpoint.resume:
         state = resume(checkpoint, network, optimiser, scheduler, log)
     main = distributed.is_main()
-    shown = 0 if log is quiet else 1
+    shown = level_of(log)
     with Progress(
         config.epochs - state.epoch, "training", shown, "epoch", log, milestones=False
     ) as bar:
@@ -323,7 +323,3 @@ def minibatches(count: int, batch_size: int, rng: np.random.Generator) -> list[n
     return distributed.shard(
         [order[start : start + batch_size] for start in range(0, count, batch_size)]
     )
-
-
-def quiet(message: str) -> None:
-    """Log sink for ``verbose=0``: progress is dropped, errors still raise."""

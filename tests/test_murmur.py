@@ -14,8 +14,9 @@ from models.losses import LossConfig
 from models.metrics import MURMUR_WEIGHTS, compute_auc, weighted_accuracy
 from models.pcg_data import LOCATIONS
 from models.pcg_features import SpecAugmentConfig, location_statistics, spec_augment
+from models.progress import quiet
 from models.synthetic import write_murmur_folder
-from models.training import TrainConfig, quiet
+from models.training import TrainConfig
 
 DEMO_PRIOR = murmur.PriorConfig(murmur=(0.4, 0.2, 0.4), outcome=(0.5, 0.5))
 

@@ -11,7 +11,8 @@ import torch
 
 from models import distributed, storage, training
 from models.errors import DataError
-from models.training import Checkpointing, TrainConfig, fit, minibatches, quiet
+from models.progress import quiet
+from models.training import Checkpointing, TrainConfig, fit, minibatches
 
 INPUTS = torch.from_numpy(np.random.default_rng(0).normal(size=(96, 6)).astype(np.float32))
 TARGETS = (INPUTS[:, 0] - INPUTS[:, 1] > 0).long()
