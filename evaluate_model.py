@@ -26,8 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import DataError, closed_pipe_safe
-from models.metrics import (
+from models.core.errors import DataError, closed_pipe_safe
+from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES, find_patient_files, read_patient
+from models.formats.outputs import (
+    Malformed,
+    read_2016_outputs,
+    read_bytes,
+    read_ecg_outputs,
+    read_patient_outputs,
+)
+from models.formats.physionet2016 import PCG2016_CLASSES, PCG2016_REFERENCE, read_2016_reference
+from models.formats.scoring_tables import YEARS, EcgScoring, load_ecg_scoring
+from models.scoring.metrics import (
     ClassificationScores,
     EcgScores,
     PatientScores,
@@ -37,23 +47,6 @@ from models.metrics import (
     score_outcome,
     score_pcg2016,
 )
-from models.outputs import (
-    Malformed,
-    read_2016_outputs,
-    read_bytes,
-    read_ecg_outputs,
-    read_patient_outputs,
-)
-from models.pcg_data import (
-    MURMUR_CLASSES,
-    OUTCOME_CLASSES,
-    PCG2016_CLASSES,
-    PCG2016_REFERENCE,
-    find_patient_files,
-    read_2016_reference,
-    read_patient,
-)
-from models.scoring_tables import YEARS, EcgScoring, load_ecg_scoring
 
 MALFORMED_SHOWN = 10
 
@@ -215,7 +208,9 @@ def read_ecg_labels(
 
     The kit's Dx parser sees only the lines that mention Dx, which keeps 40,000 headers fast.
     """
-    from models.ecg_data import parse_dx  # here, not on top: it loads wfdb, which 2022 runs skip
+    from models.formats.wfdb_ecg import (
+        parse_dx,  # here, not on top: it loads wfdb, which 2022 runs skip
+    )
 
     rows, columns, spaced = [], [], 0
     for row, path in enumerate(label_files):

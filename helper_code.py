@@ -12,7 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from models.ecg_data import (
+from models.core.paths import read_text
+from models.formats.circor import (
+    MURMUR_CLASSES,
+    OUTCOME_CLASSES,
+    Patient,
+    find_patient_files,
+    load_segmentation,
+    parse_patient_text,
+    read_patient,
+)
+from models.formats.circor import load_recordings as load_patient_recordings
+from models.formats.outputs import write_outputs
+from models.formats.wfdb_ecg import (
     LEAD_SETS,
     LEADS,
     EcgHeader,
@@ -23,18 +35,6 @@ from models.ecg_data import (
     read_mat,
     select_leads,
 )
-from models.outputs import write_outputs
-from models.paths import read_text
-from models.pcg_data import (
-    MURMUR_CLASSES,
-    OUTCOME_CLASSES,
-    Patient,
-    find_patient_files,
-    load_segmentation,
-    parse_patient_text,
-    read_patient,
-)
-from models.pcg_data import load_recordings as load_patient_recordings
 
 __all__ = [
     "LEADS",

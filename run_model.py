@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.errors import DataError, closed_pipe_safe
-from models.outputs import write_outputs
-from models.progress import Progress, add_verbosity_options, verbosity
-from models.tasks import model_task
+from models.core.errors import DataError, closed_pipe_safe
+from models.core.progress import Progress, add_verbosity_options, verbosity
+from models.formats.outputs import write_outputs
+from models.tasks.registry import model_task
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,8 +5,8 @@ The organisers run entries with their own unedited ``train_model.py``, ``run_mod
 package and nothing relies on this repository's ``helper_code.py``. Inference never reads labels.
 """
 
-from models import ecg, murmur
-from models.tasks import detect_task, model_task, task_module
+from models.tasks import ecg, murmur
+from models.tasks.registry import detect_task, model_task, task_module
 
 
 def train_challenge_model(data_folder, model_folder, verbose):

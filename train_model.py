@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from models import distributed
-from models.errors import DataError, closed_pipe_safe
-from models.progress import verbosity
-from models.tasks import add_task_options, configured_task
+from models.core import distributed
+from models.core.errors import DataError, closed_pipe_safe
+from models.core.progress import verbosity
+from models.tasks.registry import add_task_options, configured_task
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

@@ -32,11 +32,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import ecg  # noqa: E402
 from models.crossval import fold_indices, stage  # noqa: E402
-from models.ecg_data import find_records, load_signal, read_header  # noqa: E402
-from models.metrics import score_ecg  # noqa: E402
+from models.formats.wfdb_ecg import find_records, load_signal, read_header  # noqa: E402
+from models.scoring.metrics import score_ecg  # noqa: E402
 from models.synthetic import write_ecg_folder  # noqa: E402
+from models.tasks import ecg  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "ecg"
 VARIANTS = (("resnet-cwa", "weighted-focal"), ("resnet-gskip", "challenge"))

@@ -26,10 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import evaluate_model  # noqa: E402
-from models import metrics  # noqa: E402
-from models.outputs import read_ecg_outputs, read_patient_outputs, write_outputs  # noqa: E402
-from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES  # noqa: E402
-from models.scoring_tables import EcgScoring, load_ecg_scoring  # noqa: E402
+from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES  # noqa: E402
+from models.formats.outputs import (  # noqa: E402
+    read_ecg_outputs,
+    read_patient_outputs,
+    write_outputs,
+)
+from models.formats.scoring_tables import EcgScoring, load_ecg_scoring  # noqa: E402
+from models.scoring import metrics  # noqa: E402
 from tests import reference_scores as loops  # noqa: E402
 
 UNSCORED = ("251173003", "55930002", "428750005", "164865005")

@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import run_model  # noqa: E402
-from models import ecg, murmur  # noqa: E402
 from models.synthetic import write_ecg_folder, write_murmur_folder  # noqa: E402
+from models.tasks import ecg, murmur  # noqa: E402
 
 SAMPLE_SECONDS = 0.2  # between nvidia-smi utilisation samples
 # Default murmur patients, ECG records and epochs without and with a GPU.

@@ -30,13 +30,14 @@ from sklearn.ensemble import RandomForestClassifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import murmur  # noqa: E402
+from models.core.losses import LossConfig  # noqa: E402
+from models.core.training import TrainConfig  # noqa: E402
 from models.crossval import fold_indices  # noqa: E402
-from models.losses import LossConfig  # noqa: E402
-from models.metrics import score_murmur, score_outcome  # noqa: E402
-from models.pcg_data import as_audio, load_recordings, read_patient  # noqa: E402
-from models.pcg_features import location_statistics  # noqa: E402
-from models.training import TrainConfig  # noqa: E402
+from models.formats.audio import as_audio  # noqa: E402
+from models.formats.circor import load_recordings, read_patient  # noqa: E402
+from models.pcg.features import location_statistics  # noqa: E402
+from models.scoring.metrics import score_murmur, score_outcome  # noqa: E402
+from models.tasks import murmur  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "circor"
 SCORES = ("murmur WA", "murmur WA @prior", "murmur AUROC", "outcome cost", "outcome cost @prior")

@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import crossval, ecg, murmur  # noqa: E402
-from models.report import write_report  # noqa: E402
+from models import crossval  # noqa: E402
+from models.report.page import write_report  # noqa: E402
+from models.tasks import ecg, murmur  # noqa: E402
 
 DOCS = ROOT / "docs"
 SHARED = ROOT.parent / "shared" / "data"

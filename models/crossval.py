@@ -24,9 +24,9 @@ from sklearn.model_selection import StratifiedKFold
 
 import evaluate_model
 import run_model
-from models.errors import DataError
-from models.progress import Progress, verbosity
-from models.tasks import add_task_options, configured_task
+from models.core.errors import DataError
+from models.core.progress import Progress, verbosity
+from models.tasks.registry import add_task_options, configured_task
 
 ECG_SCORES = (
     ("AUROC", "auroc"),

@@ -18,7 +18,7 @@ from pathlib import Path
 import evaluate_model
 import run_model
 import train_model
-from models.report import write_report
+from models.report.page import write_report
 from models.synthetic import write_ecg_folder, write_murmur_folder
 
 

@@ -18,8 +18,8 @@ import scipy.io
 import scipy.signal
 import soundfile
 
-from models.ecg_data import LEADS
-from models.scoring_tables import load_ecg_scoring
+from models.formats.scoring_tables import load_ecg_scoring
+from models.formats.wfdb_ecg import LEADS
 from models.synthetic import wfdb_checksums, write_ecg_folder, write_murmur_folder
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import run_model
 import train_model
-from models.outputs import read_outputs
+from models.formats.outputs import read_outputs
 from tests.bad_inputs import Case, build_ecg_corpus, build_murmur_corpus
 
 pytestmark = pytest.mark.slow

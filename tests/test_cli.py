@@ -12,7 +12,7 @@ import pytest
 import evaluate_model
 import run_model
 import train_model
-from models.outputs import read_outputs
+from models.formats.outputs import read_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ def test_a_reader_closing_the_pipe_ends_a_command_without_a_traceback(guarded: b
     # the child's megabyte of output meets a pipe without a reader.
     body = "print('x' * 1_000_000) or 0"
     main = f"closed_pipe_safe(lambda: {body})" if guarded else f"({body})"
-    code = f"import sys; from models.errors import closed_pipe_safe; sys.exit({main})"
+    code = f"import sys; from models.core.errors import closed_pipe_safe; sys.exit({main})"
     child = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parents[1],

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from models import crossval
-from models.config import override
-from models.murmur import default_config
-from models.pcg_data import read_2016_reference
+from models.core.config import override
+from models.formats.physionet2016 import read_2016_reference
+from models.tasks.murmur import default_config
 
 pytestmark = pytest.mark.slow
 

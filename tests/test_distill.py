@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.distill import (
+from models.core.training import TrainConfig
+from models.pcg.distill import (
     ContrastivePairs,
     DistillConfig,
     FrontEndConfig,
@@ -31,14 +32,8 @@ from models.distill import (
     train_teacher,
     window_batches,
 )
-from models.distill_networks import (
-    BasicBlock,
-    ResNet18Encoder,
-    StudentEncoder,
-    parameter_count,
-)
-from models.pcg_features import SpecAugmentConfig, spec_augment
-from models.training import TrainConfig
+from models.pcg.distill_networks import BasicBlock, ResNet18Encoder, StudentEncoder, parameter_count
+from models.pcg.features import SpecAugmentConfig, spec_augment
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -172,7 +167,7 @@ def tiny_config() -> DistillConfig:
 
 
 def test_a_short_distillation_teaches_the_student(pcg2016_demo) -> None:
-    from models.pcg2016 import load_groups
+    from models.tasks.pcg2016 import load_groups
 
     config = tiny_config()
     groups = load_groups(pcg2016_demo, config, log=lambda _: None)
@@ -251,7 +246,7 @@ def test_threshold_with_the_best_mean_recall_on_validation() -> None:
 
 
 def test_unlabelled_recordings_join_the_pool_and_are_recorded(pcg2016_demo, tmp_path) -> None:
-    from models.distill import main
+    from models.pcg.distill import main
     from models.synthetic import write_2016_folder
 
     extra = tmp_path / "extra" / "training-a"
@@ -278,7 +273,7 @@ def test_unlabelled_recordings_join_the_pool_and_are_recorded(pcg2016_demo, tmp_
 def test_unlabelled_folders_that_cannot_serve_are_refused(
     pcg2016_demo, tmp_path, capsys, problem
 ) -> None:
-    from models.distill import main
+    from models.pcg.distill import main
 
     folder = {
         "data folder": pcg2016_demo,

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from models import ecg
-from models.ecg_cache import build_cache, record_key
-from models.ecg_data import LEADS, EcgHeader, find_records, load_signal, read_header
-from models.ecg_features import rr_features
-from models.metrics import challenge_metric, compute_auc
-from models.scoring_tables import load_ecg_scoring
-from models.signal import wavelet_denoise
-from models.training import TrainConfig
+from models.core.signal import wavelet_denoise
+from models.core.training import TrainConfig
+from models.ecg.cache import build_cache, record_key
+from models.ecg.rhythm import rr_features
+from models.formats.scoring_tables import load_ecg_scoring
+from models.formats.wfdb_ecg import LEADS, EcgHeader, find_records, load_signal, read_header
+from models.scoring.metrics import challenge_metric, compute_auc
+from models.tasks import ecg
 
 RAW = ecg.Preprocessing(remove_baseline=False, denoise=False)
 

@@ -11,7 +11,8 @@ import pytest
 import scipy.io
 import wfdb
 
-from models.ecg_data import (
+from models.core.errors import DataError
+from models.formats.wfdb_ecg import (
     LEADS,
     find_records,
     load_signal,
@@ -21,7 +22,6 @@ from models.ecg_data import (
     select_leads,
     to_physical,
 )
-from models.errors import DataError
 from tests.conftest import record_count
 
 

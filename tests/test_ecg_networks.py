@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.ecg_networks import NETWORKS, ClassWiseAttention, build_network, same_conv
+from models.ecg.networks import NETWORKS, ClassWiseAttention, build_network, same_conv
 
 CLASSES, METADATA, SAMPLES = 26, 11, 2500
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import evaluate_model
-from models.errors import DataError
+from models.core.errors import DataError
 
 AF, CRBBB, RBBB, NSR = "164889003", "713427006", "59118001", "426783006"
 

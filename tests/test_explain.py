@@ -9,12 +9,13 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-from models import explain, murmur
-from models.ecg_networks import ClassWiseAttention
-from models.errors import DataError
-from models.pcg_data import load_recordings, read_patient
-from models.pcg_networks import AttentionPooling
-from models.training import pick_device
+from models.core.errors import DataError
+from models.core.training import pick_device
+from models.ecg.networks import ClassWiseAttention
+from models.formats.circor import load_recordings, read_patient
+from models.pcg.networks import AttentionPooling
+from models.report import explain
+from models.tasks import murmur
 
 
 def saved_model(folder: Path, network: str, widths: tuple[int, ...]) -> Path:

@@ -14,7 +14,7 @@ import torch
 
 import evaluate_model
 import run_model
-from models import storage
+from models.core import storage
 from tests.conftest import REPOSITORY
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_model(
 
 SAVE_FOREVER = """
 import sys, torch
-from models import storage
+from models.core import storage
 value = 0
 while True:
     value += 1

@@ -9,11 +9,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.ecg_data import read_dx, read_header
-from models.errors import DataError
-from models.outputs import read_ecg_outputs, read_outputs, read_patient_outputs
-from models.pcg_data import read_patient
-from models.scoring_tables import load_ecg_scoring
+from models.core.errors import DataError
+from models.formats.circor import read_patient
+from models.formats.outputs import read_ecg_outputs, read_outputs, read_patient_outputs
+from models.formats.scoring_tables import load_ecg_scoring
+from models.formats.wfdb_ecg import read_dx, read_header
 
 PATIENT = b"""85033 2 4000
 AV 85033_AV.hea 85033_AV.wav 85033_AV.tsv

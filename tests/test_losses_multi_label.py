@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.losses import LossConfig, build_multi_label, focal_weights
-from models.scoring_tables import load_ecg_scoring
+from models.core.losses import LossConfig, build_multi_label, focal_weights
+from models.formats.scoring_tables import load_ecg_scoring
 
 
 def test_focal_weights_follow_the_class_counts() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.losses import LossConfig, build_single_label
+from models.core.losses import LossConfig, build_single_label
 
 LOGITS = torch.tensor([[math.log(2.0), 0.0, 0.0], [0.0, 0.0, 0.0]])
 TARGETS = torch.tensor([0, 1])

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from models import metrics
-from models.scoring_tables import load_ecg_scoring
+from models.formats.scoring_tables import load_ecg_scoring
+from models.scoring import metrics
 from tests import reference_scores as loops
 
 T, F = True, False

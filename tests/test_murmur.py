@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from models import murmur
-from models.losses import LossConfig
-from models.metrics import MURMUR_WEIGHTS, compute_auc, weighted_accuracy
-from models.pcg_data import LOCATIONS
-from models.pcg_features import SpecAugmentConfig, location_statistics, spec_augment
-from models.progress import quiet
+from models.core.losses import LossConfig
+from models.core.progress import quiet
+from models.core.training import TrainConfig
+from models.formats.circor import LOCATIONS
+from models.pcg.features import SpecAugmentConfig, location_statistics, spec_augment
+from models.scoring.metrics import MURMUR_WEIGHTS, compute_auc, weighted_accuracy
 from models.synthetic import write_murmur_folder
-from models.training import TrainConfig
+from models.tasks import murmur
 
 DEMO_PRIOR = murmur.PriorConfig(murmur=(0.4, 0.2, 0.4), outcome=(0.5, 0.5))
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from models.outputs import read_outputs
+from models.formats.outputs import read_outputs
 from tests.conftest import REPOSITORY
 
 STAND_INS = Path(__file__).parent / "official"

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.errors import DataError
-from models.outputs import (
+from models.core.errors import DataError
+from models.formats.outputs import (
     read_2016_outputs,
     read_ecg_outputs,
     read_outputs,
     read_patient_outputs,
     write_outputs,
 )
-from models.scoring_tables import load_ecg_scoring
+from models.formats.scoring_tables import load_ecg_scoring
 
 PATIENT_CLASSES = ["Present", "Unknown", "Absent", "Abnormal", "Normal"]
 AF, AFL, CRBBB, RBBB, NSR = "164889003", "164890007", "713427006", "59118001", "426783006"

@@ -13,14 +13,14 @@ from sklearn import metrics as sk
 
 import evaluate_model
 import run_model
-from models import pcg2016 as task2016
-from models import tasks
-from models.distill import DistillConfig, FrontEndConfig, StudentConfig, build_teacher
-from models.errors import DataError
-from models.metrics import score_pcg2016
-from models.outputs import read_outputs
-from models.pcg_features import SpecAugmentConfig
-from models.training import TrainConfig
+from models.core.errors import DataError
+from models.core.training import TrainConfig
+from models.formats.outputs import read_outputs
+from models.pcg.distill import DistillConfig, FrontEndConfig, StudentConfig, build_teacher
+from models.pcg.features import SpecAugmentConfig
+from models.scoring.metrics import score_pcg2016
+from models.tasks import pcg2016 as task2016
+from models.tasks import registry as tasks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

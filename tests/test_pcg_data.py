@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import soundfile
 
-from models.errors import DataError
-from models.pcg_data import (
+from models.core.errors import DataError
+from models.formats.audio import load_wav
+from models.formats.circor import (
     MURMUR_CLASSES,
     find_patient_files,
     load_recordings,
     load_segmentation,
-    load_wav,
     parse_patient_text,
-    read_2016_reference,
     read_patient,
 )
+from models.formats.physionet2016 import read_2016_reference
 from tests.conftest import record_count
 
 PATIENT_TEXT = """1234 3 4000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.pcg_networks import NETWORKS, AttentionPooling, build_network
+from models.pcg.networks import NETWORKS, AttentionPooling, build_network
 
 OUTPUTS, METADATA = 5, 11
 SMALL = {"cnn4": (), "cnn-attention": (), "rnn-attention": (16, 32, 16)}

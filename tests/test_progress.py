@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.progress import Progress
+from models.core.progress import Progress
 
 
 def test_a_log_gets_a_line_per_tenth_then_the_summary() -> None:

@@ -13,12 +13,16 @@ from matplotlib.image import imread
 
 import evaluate_model
 import run_model
-from models import crossval, ecg, explain, murmur, pcg2016, report, run_folders, storage
-from models.distill import DistillConfig, FrontEndConfig, StudentConfig
-from models.errors import DataError
-from models.metrics import confusion_matrix
-from models.pcg_features import SpecAugmentConfig
-from models.training import TrainConfig
+from models import crossval
+from models.core import storage
+from models.core.errors import DataError
+from models.core.training import TrainConfig
+from models.pcg.distill import DistillConfig, FrontEndConfig, StudentConfig
+from models.pcg.features import SpecAugmentConfig
+from models.report import explain, run_folders
+from models.report import page as report
+from models.scoring.metrics import confusion_matrix
+from models.tasks import ecg, murmur, pcg2016
 
 pytestmark = pytest.mark.slow
 

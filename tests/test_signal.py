@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.signal import (
+from models.core.signal import (
     LogMel,
     bandpass,
     mel_filterbank,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import storage
-from models.errors import DataError
+from models.core import storage
+from models.core.errors import DataError
 
 
 class Payload:

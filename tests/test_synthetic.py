@@ -462,7 +462,8 @@ def test_functions_reject_empty_or_unseeded_requests(write, tmp_path: Path) -> N
 
 
 def test_2016_folder_format_labels_and_determinism(tmp_path: Path):
-    from models.pcg_data import find_2016_recordings, load_wav, read_2016_reference
+    from models.formats.audio import load_wav
+    from models.formats.physionet2016 import find_2016_recordings, read_2016_reference
 
     write_2016_folder(tmp_path / "a", 10, seed=4)
     write_2016_folder(tmp_path / "b", 10, seed=4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.thresholds import ThresholdSearch, tune_thresholds
+from models.core.thresholds import ThresholdSearch, tune_thresholds
 
 
 def test_finds_the_threshold_separating_two_classes() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 import evaluate_model
 import run_model
-from models import storage
+from models.core import storage
 from tests.conftest import REPOSITORY
 
 pytestmark = pytest.mark.slow

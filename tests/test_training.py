@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from models import distributed, storage, training
-from models.errors import DataError
-from models.progress import quiet
-from models.training import Checkpointing, TrainConfig, fit, minibatches
+from models.core import distributed, storage, training
+from models.core.errors import DataError
+from models.core.progress import quiet
+from models.core.training import Checkpointing, TrainConfig, fit, minibatches
 
 INPUTS = torch.from_numpy(np.random.default_rng(0).normal(size=(96, 6)).astype(np.float32))
 TARGETS = (INPUTS[:, 0] - INPUTS[:, 1] > 0).long()

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.config import to_dict
-from models.ecg_data import load_signal, read_header
-from models.progress import Progress, level_of
-from models.storage import atomic_write
+from models.core.config import to_dict
+from models.core.progress import Progress, level_of
+from models.core.storage import atomic_write
+from models.formats.wfdb_ecg import load_signal, read_header
 
 CACHE_VERSION = 1
 CACHE_VARIABLE = "CARDIOKIT_CACHE"

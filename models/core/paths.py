@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from models.errors import DataError
+from models.core.errors import DataError
 
 
 def inside_folder(folder: str | Path, name: str, named_in: str | Path) -> Path:

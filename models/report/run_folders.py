@@ -16,25 +16,20 @@ from pathlib import Path
 import numpy as np
 
 import evaluate_model
-from models import storage
-from models.ecg_names import class_label
-from models.errors import DataError
-from models.metrics import compute_auc, one_positive
-from models.outputs import (
+from models.core import storage
+from models.core.errors import DataError
+from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES, find_patient_files
+from models.formats.outputs import (
     OutputTable,
     read_2016_outputs,
     read_ecg_outputs,
     read_patient_outputs,
 )
-from models.pcg_data import (
-    MURMUR_CLASSES,
-    OUTCOME_CLASSES,
-    PCG2016_CLASSES,
-    find_patient_files,
-    read_2016_reference,
-)
-from models.plots import ClassSeries
-from models.scoring_tables import load_ecg_scoring
+from models.formats.physionet2016 import PCG2016_CLASSES, read_2016_reference
+from models.formats.scoring_tables import load_ecg_scoring
+from models.formats.snomed import class_label
+from models.report.plots import ClassSeries
+from models.scoring.metrics import compute_auc, one_positive
 
 
 @dataclass(frozen=True)

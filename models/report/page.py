@@ -33,14 +33,16 @@ from pathlib import Path
 import numpy as np
 
 import evaluate_model
-from models import explain, murmur, plots, storage
+from models.core import storage
+from models.core.errors import DataError
+from models.core.progress import Progress, add_verbosity_options, verbosity
 from models.crossval import flat_scores, write_table
-from models.ecg_names import class_label
-from models.errors import DataError
-from models.metrics import confusion_matrix, one_vs_rest
-from models.progress import Progress, add_verbosity_options, verbosity
-from models.run_folders import Group, Run, find_run, read_groups
-from models.scoring_tables import load_ecg_scoring
+from models.formats.scoring_tables import load_ecg_scoring
+from models.formats.snomed import class_label
+from models.report import explain, plots
+from models.report.run_folders import Group, Run, find_run, read_groups
+from models.scoring.metrics import confusion_matrix, one_vs_rest
+from models.tasks import murmur
 
 VALIDATION_LABELS = {
     "murmur": "murmur weighted accuracy\n(held-out patients, prior-weighted)",

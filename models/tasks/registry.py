@@ -13,11 +13,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from models import ecg, murmur, pcg2016, storage
-from models.config import override
-from models.errors import DataError
-from models.progress import add_verbosity_options
-from models.training import PRECISIONS
+from models.core import storage
+from models.core.config import override
+from models.core.errors import DataError
+from models.core.progress import add_verbosity_options
+from models.core.training import PRECISIONS
+from models.tasks import ecg, murmur, pcg2016
 
 TASKS: dict[str, ModuleType] = {murmur.TASK: murmur, ecg.TASK: ecg, pcg2016.TASK: pcg2016}
 

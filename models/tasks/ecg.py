@@ -20,10 +20,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from models import distributed, storage
-from models.config import from_dict, to_dict
-from models.ecg_cache import CachedRecord, build_cache
-from models.ecg_data import (
+from models.core import distributed, storage
+from models.core.config import from_dict, to_dict
+from models.core.errors import DataError, check_samples
+from models.core.losses import LossConfig, build_multi_label
+from models.core.paths import inside_folder
+from models.core.signal import (
+    random_crop,
+    remove_baseline,
+    resample,
+    sliding_windows,
+    wavelet_denoise,
+)
+from models.core.thresholds import ThresholdSearch, tune_thresholds
+from models.core.training import (
+    Checkpointing,
+    TrainConfig,
+    fit,
+    minibatches,
+    pick_device,
+    seed_everything,
+    training_record,
+    training_run,
+)
+from models.ecg.cache import CachedRecord, build_cache
+from models.ecg.networks import build_network
+from models.ecg.rhythm import NUM_RHYTHM, rhythm_features
+from models.formats.scoring_tables import EcgScoring, load_ecg_scoring
+from models.formats.wfdb_ecg import (
     LEAD_SETS,
     LEADS,
     EcgHeader,
@@ -34,31 +58,7 @@ from models.ecg_data import (
     select_leads,
     to_physical,
 )
-from models.ecg_features import NUM_RHYTHM, rhythm_features
-from models.ecg_networks import build_network
-from models.errors import DataError, check_samples
-from models.losses import LossConfig, build_multi_label
-from models.metrics import challenge_metric
-from models.paths import inside_folder
-from models.scoring_tables import EcgScoring, load_ecg_scoring
-from models.signal import (
-    random_crop,
-    remove_baseline,
-    resample,
-    sliding_windows,
-    wavelet_denoise,
-)
-from models.thresholds import ThresholdSearch, tune_thresholds
-from models.training import (
-    Checkpointing,
-    TrainConfig,
-    fit,
-    minibatches,
-    pick_device,
-    seed_everything,
-    training_record,
-    training_run,
-)
+from models.scoring.metrics import challenge_metric
 
 TASK = "ecg"
 NUM_HEADER_FEATURES = 4

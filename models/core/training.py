@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from models import distributed, storage
-from models.errors import DataError
-from models.progress import Progress, level_of, quiet
+from models.core import distributed, storage
+from models.core.errors import DataError
+from models.core.progress import Progress, level_of, quiet
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 History = list[dict[str, Any]]

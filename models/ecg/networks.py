@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.config import choose
+from models.core.config import choose
 
 
 def same_conv(inputs: int, outputs: int, kernel: int) -> nn.Sequential:

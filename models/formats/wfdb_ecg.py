@@ -16,8 +16,8 @@ import wfdb
 from wfdb.io import _header
 from wfdb.io.header import HeaderSyntaxError, parse_header_content
 
-from models.errors import DataError, check_samples
-from models.paths import inside_folder, natural_key, read_text
+from models.core.errors import DataError, check_samples
+from models.core.paths import inside_folder, natural_key, read_text
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 LEAD_SETS: dict[int, tuple[str, ...]] = {

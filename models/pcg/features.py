@@ -15,7 +15,7 @@ import scipy.signal
 import scipy.stats
 import torch
 
-from models.pcg_data import LOCATIONS
+from models.formats.circor import LOCATIONS
 
 STATISTIC_BANDS_HZ = ((25.0, 100.0), (100.0, 200.0), (200.0, 400.0), (400.0, 800.0))
 STATISTICS_PER_LOCATION = 4 + len(STATISTIC_BANDS_HZ)

@@ -38,7 +38,7 @@ import scipy.io
 import soundfile
 from scipy import signal
 
-from models.ecg_data import LEADS
+from models.formats.wfdb_ecg import LEADS
 
 T = TypeVar("T")
 

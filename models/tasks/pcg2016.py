@@ -21,9 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import distributed, storage
-from models.config import from_dict, to_dict
-from models.distill import (
+from models.core import distributed, storage
+from models.core.config import from_dict, to_dict
+from models.core.errors import DataError
+from models.core.training import pick_device, training_run
+from models.formats.physionet2016 import (
+    PCG2016_CLASSES,
+    PCG2016_REFERENCE,
+    find_2016_recordings,
+    read_2016_reference,
+)
+from models.pcg.distill import (
     DistillConfig,
     Group,
     Stage,
@@ -41,15 +49,7 @@ from models.distill import (
     train_teacher,
     window_length,
 )
-from models.distill_networks import parameter_count
-from models.errors import DataError
-from models.pcg_data import (
-    PCG2016_CLASSES,
-    PCG2016_REFERENCE,
-    find_2016_recordings,
-    read_2016_reference,
-)
-from models.training import pick_device, training_run
+from models.pcg.distill_networks import parameter_count
 
 TASK = "pcg2016"
 CLASSES = PCG2016_CLASSES

@@ -24,7 +24,7 @@ from typing import IO, Any
 import torch
 
 from models import __version__
-from models.errors import DataError
+from models.core.errors import DataError
 
 FORMAT_VERSION = 2
 METADATA_FILE = "model.json"

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import DataError
-from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES, PCG2016_CLASSES
-from models.scoring_tables import EcgScoring
+from models.core.errors import DataError
+from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES
+from models.formats.physionet2016 import PCG2016_CLASSES
+from models.formats.scoring_tables import EcgScoring
 
 POSITIVE_WORDS = frozenset({"True", "true", "T", "t"})
 READ_SIZE = 1 << 16

@@ -12,7 +12,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from models.config import choose
+from models.core.config import choose
 
 
 def conv_block(inputs: int, outputs: int) -> nn.Sequential:

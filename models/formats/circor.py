@@ -12,19 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
-from models.errors import DataError, check_samples
-from models.paths import inside_folder, natural_key, read_text
+from models.core.errors import DataError, check_samples
+from models.core.paths import inside_folder, natural_key, read_text
+from models.formats.audio import load_wav
 
 MURMUR_CLASSES = ("Present", "Unknown", "Absent")
 OUTCOME_CLASSES = ("Abnormal", "Normal")
-PCG2016_CLASSES = ("Abnormal", "Normal")
-PCG2016_REFERENCE = "REFERENCE.csv"
 LOCATIONS = ("AV", "PV", "TV", "MV", "Phc")
 AGE_GROUPS = ("Neonate", "Infant", "Child", "Adolescent", "Young Adult")
 SEX_VALUES = ("Female", "Male")
-SEGMENT_STATES = {0: "unannotated", 1: "S1", 2: "systole", 3: "S2", 4: "diastole"}
 
 
 @dataclass(frozen=True)
@@ -254,50 +251,3 @@ def load_segmentation(folder: str | Path, patient: Patient, entry: RecordingEntr
     if table.shape[1] != 3 and len(rows):
         raise DataError(path, f"segmentation rows must have 3 fields, found {table.shape[1]}")
     return table.reshape(-1, 3)
-
-
-def as_audio(recording: np.ndarray) -> np.ndarray:
-    """Float32 samples in [-1, 1) from whatever a driver passes (int16 from the official loader)."""
-    recording = np.asarray(recording)
-    if np.issubdtype(recording.dtype, np.integer):
-        scale = float(np.iinfo(recording.dtype).max) + 1.0
-        return (recording.astype(np.float32) / scale).ravel()
-    return recording.astype(np.float32).ravel()
-
-
-def find_2016_recordings(folder: str | Path) -> list[Path]:
-    """The ``NAME.wav`` recordings of a 2016 folder, in natural name order.
-
-    A 2022 folder holds ``.wav`` files too, but every one of them belongs to a patient file;
-    a folder with patient files therefore has no 2016 recordings.
-    """
-    folder = Path(folder)
-    if find_patient_files(folder):
-        return []
-    wavs = [path for path in folder.glob("*.wav") if not path.name.startswith(".")]
-    return sorted(wavs, key=lambda path: natural_key(path.stem))
-
-
-def read_2016_reference(folder: str | Path) -> dict[str, int]:
-    """Labels of a 2016 challenge folder from ``REFERENCE.csv``: name → 1 abnormal, -1 normal."""
-    path = Path(folder) / PCG2016_REFERENCE
-    labels: dict[str, int] = {}
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, _, label = line.strip().partition(",")
-        if label.strip() not in ("1", "-1"):
-            raise DataError(path, f"line {number} must be 'NAME,1' or 'NAME,-1', got {line!r}")
-        labels[name.strip()] = int(label)
-    return labels
-
-
-def load_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """A mono wav as float32 in [-1, 1) and its sampling rate."""
-    try:
-        signal, frequency = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
-        raise DataError(path, f"unreadable audio ({error})") from None
-    if signal.shape[1] != 1:
-        raise DataError(path, f"expected mono audio, found {signal.shape[1]} channels")
-    return signal[:, 0], frequency

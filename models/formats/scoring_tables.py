@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import DataError
+from models.core.errors import DataError
 
 TABLES = Path(__file__).with_name("tables")
 YEARS = (2020, 2021)

@@ -33,34 +33,14 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from models import distributed, storage
-from models.config import from_dict, to_dict
-from models.errors import DataError
-from models.losses import Loss, LossConfig, build_single_label
-from models.metrics import (
-    MURMUR_WEIGHTS,
-    OUTCOME_REFERRED,
-    cost,
-    weighted_accuracy,
-)
-from models.pcg_data import (
-    AGE_GROUPS,
-    MURMUR_CLASSES,
-    OUTCOME_CLASSES,
-    Patient,
-    as_audio,
-    find_patient_files,
-    load_recordings,
-    parse_patient_text,
-    read_patient,
-    recording_path,
-)
-from models.pcg_features import SpecAugmentConfig, spec_augment
-from models.pcg_networks import build_network
-from models.progress import Progress, level_of
-from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
-from models.thresholds import ThresholdSearch, tune_thresholds
-from models.training import (
+from models.core import distributed, storage
+from models.core.config import from_dict, to_dict
+from models.core.errors import DataError
+from models.core.losses import Loss, LossConfig, build_single_label
+from models.core.progress import Progress, level_of
+from models.core.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
+from models.core.thresholds import ThresholdSearch, tune_thresholds
+from models.core.training import (
     Checkpointing,
     TrainConfig,
     fit,
@@ -70,6 +50,21 @@ from models.training import (
     training_record,
     training_run,
 )
+from models.formats.audio import as_audio
+from models.formats.circor import (
+    AGE_GROUPS,
+    MURMUR_CLASSES,
+    OUTCOME_CLASSES,
+    Patient,
+    find_patient_files,
+    load_recordings,
+    parse_patient_text,
+    read_patient,
+    recording_path,
+)
+from models.pcg.features import SpecAugmentConfig, spec_augment
+from models.pcg.networks import build_network
+from models.scoring.metrics import MURMUR_WEIGHTS, OUTCOME_REFERRED, cost, weighted_accuracy
 
 TASK = "murmur"
 CLASSES = MURMUR_CLASSES + OUTCOME_CLASSES

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from wfdb.processing import xqrs_detect
 
-from models.ecg_data import LEADS
+from models.formats.wfdb_ecg import LEADS
 
 RHYTHM_FEATURES = (
     "heart rate / 100 bpm",

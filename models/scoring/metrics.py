@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.pcg_data import MURMUR_CLASSES, OUTCOME_CLASSES, PCG2016_CLASSES
-from models.scoring_tables import EcgScoring
+from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES
+from models.formats.physionet2016 import PCG2016_CLASSES
+from models.formats.scoring_tables import EcgScoring
 
 MURMUR_WEIGHTS = np.array([5.0, 3.0, 1.0])
 OUTCOME_WEIGHTS = np.array([5.0, 1.0])

@@ -36,24 +36,14 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional
 
-from models import storage
-from models.config import to_dict
-from models.distill_networks import (
-    Classifier,
-    ProjectionHead,
-    ResNet18Encoder,
-    StudentEncoder,
-    parameter_count,
-)
-from models.errors import DataError, check_samples
-from models.losses import LossConfig
-from models.metrics import ClassificationScores, compute_auc, nan_mean, plain, score_classes
-from models.pcg_data import load_wav
-from models.pcg_features import SpecAugmentConfig, spec_augment
-from models.progress import Progress, level_of, quiet
-from models.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
-from models.thresholds import TunedThresholds
-from models.training import (
+from models.core import storage
+from models.core.config import to_dict
+from models.core.errors import DataError, check_samples
+from models.core.losses import LossConfig
+from models.core.progress import Progress, level_of, quiet
+from models.core.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
+from models.core.thresholds import TunedThresholds
+from models.core.training import (
     Checkpointing,
     TrainConfig,
     fit,
@@ -62,6 +52,16 @@ from models.training import (
     seed_everything,
     training_record,
 )
+from models.formats.audio import load_wav
+from models.pcg.distill_networks import (
+    Classifier,
+    ProjectionHead,
+    ResNet18Encoder,
+    StudentEncoder,
+    parameter_count,
+)
+from models.pcg.features import SpecAugmentConfig, spec_augment
+from models.scoring.metrics import ClassificationScores, compute_auc, nan_mean, plain, score_classes
 
 TEMPERATURE = 0.07
 TIE_BREAK = 1e-4
@@ -819,12 +819,12 @@ def write_results(
 def load_task(task: str, data: Path, config: DistillConfig, log) -> TaskData:
     """The groups of ``data`` for ``task``, prepared with the front end of ``config``."""
     if task == "pcg2016":
-        from models import pcg2016
+        from models.tasks import pcg2016
 
         return TaskData(
             pcg2016.CLASSES, pcg2016.load_groups(data, config, log), single_signal, "recordings"
         )
-    from models import murmur
+    from models.tasks import murmur
 
     settings = murmur.MurmurConfig(
         frequency=config.front_end.frequency, band_hz=config.front_end.band_hz

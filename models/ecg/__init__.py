@@ -1,0 +1,1 @@
+"""ECG signal code: preparation and its cache, rhythm features, networks. Knows no task."""

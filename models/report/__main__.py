@@ -1,0 +1,5 @@
+import sys
+
+from models.report.page import main
+
+sys.exit(main())

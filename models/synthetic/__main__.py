@@ -1,0 +1,5 @@
+import sys
+
+from models.synthetic import main
+
+sys.exit(main())
