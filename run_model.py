@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from models.core.errors import DataError, closed_pipe_safe
-from models.core.progress import Progress, add_verbosity_options, verbosity
-from models.formats.outputs import write_outputs
-from models.tasks.registry import model_task
+from models.core.progress import add_verbosity_options, verbosity
+from models.tasks.pipeline import run_folder
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,57 +32,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(
-    model_folder: str,
-    data_folder: str,
-    output_folder: str,
-    allow_failures: bool = False,
-    verbose: int = 1,
-    device: str | None = None,
-) -> list[str]:
-    """Write every output; return one line per failure (only possible with ``allow_failures``)."""
-    task = model_task(model_folder)
-    model = task.load(model_folder, device=device)
-    if not Path(data_folder).is_dir():
-        raise DataError(data_folder, "data folder does not exist")
-    items = task.find_items(data_folder)
-    if not items:
-        raise DataError(data_folder, f"no {task.TASK} data found in the folder")
-    Path(output_folder).mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
-    seen: dict[str, Path] = {}
-    unit = "patient" if task.TASK == "murmur" else "record"
-    with Progress(len(items), "running model", verbose, unit) as progress:
-        for path in items:
-            try:
-                identifier, classes, labels, probabilities = task.predict_file(model, path)
-                if identifier in seen:
-                    raise DataError(
-                        path, f"duplicate {unit} ID {identifier} (also in {seen[identifier].name})"
-                    )
-                seen[identifier] = path
-            except Exception as error:
-                if not allow_failures:
-                    raise
-                reason = str(error) if isinstance(error, DataError) else f"{path}: {error!r}"
-                failures.append(reason)
-                identifier, classes, labels, probabilities = path.stem, [], [], []
-            write_outputs(
-                Path(output_folder) / f"{path.stem}.csv", identifier, classes, labels, probabilities
-            )
-            progress.advance()
-        progress.finish(
-            f"ran the model on {len(items)} {unit}s, {len(failures)} failed; "
-            f"outputs in {output_folder}"
-        )
-    return failures
-
-
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     verbose = verbosity(arguments)
     try:
-        failures = run(
+        failures = run_folder(
             arguments.model_folder,
             arguments.data_folder,
             arguments.output_folder,

@@ -7,9 +7,9 @@ Generates a murmur and an ECG training folder and a test folder of each (``model
 On every device, each task's own ``train`` runs its default configuration for ``--epochs``
 epochs; the training loop of every epoch but the first is timed (the first pays for start-up:
 kernel selection, allocator warm-up), without the per-epoch validation and threshold tuning.
-Inference is ``run_model.run`` on the test folder, ``PASSES`` times, the first untimed. Each
-rate is that of the fastest timed epoch or pass, the one least slowed by other work on the
-machine. The device is
+Inference is ``models.tasks.pipeline.run_folder`` on the test folder, ``PASSES`` times, the
+first untimed. Each rate is that of the fastest timed epoch or pass, the one least slowed by
+other work on the machine. The device is
 passed as ``device="cpu"`` or ``device="cuda"``, so precision, pinned memory and the rest are
 whatever the kit does by default there. On a GPU, ``nvidia-smi`` samples the utilisation during
 the timed epochs. Writes the table to ``--output``.
@@ -42,9 +42,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import run_model  # noqa: E402
 from models.synthetic import write_ecg_folder, write_murmur_folder  # noqa: E402
 from models.tasks import ecg, murmur  # noqa: E402
+from models.tasks.pipeline import run_folder  # noqa: E402
 
 SAMPLE_SECONDS = 0.2  # between nvidia-smi utilisation samples
 # Default murmur patients, ECG records and epochs without and with a GPU.
@@ -234,7 +234,7 @@ def measure(task: Task, folders: Path, device: torch.device, epochs: int) -> Res
     for _ in range(PASSES):
         outputs = folders / f"outputs-{task.name}-{device.type}"
         started = time.perf_counter()
-        run_model.run(str(model), str(test), str(outputs), verbose=0, device=str(device))
+        run_folder(str(model), str(test), str(outputs), verbose=0, device=str(device))
         seconds.append(time.perf_counter() - started)
         shutil.rmtree(outputs)
     # The first epoch's utilisation is left out like its speed.
@@ -286,8 +286,8 @@ def write_markdown(
         f"through its own `train` for {arguments.epochs} epochs; the rate is that of the "
         "fastest epoch after the first (start-up), its training loop only, without validation "
         "and threshold tuning. Murmur training counts 4-s windows, ECG training 10-s crops. "
-        f"Inference: `run_model.run` on the test folder (loading, preparation, outputs "
-        f"written), the fastest of {PASSES - 1} passes after an untimed one. Load average "
+        "Inference: `models.tasks.pipeline.run_folder` on the test folder (loading, preparation, "
+        f"outputs written), the fastest of {PASSES - 1} passes after an untimed one. Load average "
         f"(1 min) at the start and the end of the run: {load[0]:.1f} and {load[1]:.1f}.",
         "",
         "| task (default configuration) | measure | unit | CPU | GPU | GPU / CPU |",

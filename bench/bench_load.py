@@ -44,11 +44,11 @@ def measure(model: str, data: str, outputs: str) -> None:
     """Child mode: run the model over ``data`` and print seconds, failures and peak memory."""
     import torch
 
-    import run_model
+    from models.tasks.pipeline import run_folder
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    failures = run_model.run(model, data, outputs, allow_failures=True, verbose=0)
+    failures = run_folder(model, data, outputs, allow_failures=True, verbose=0)
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "failures": len(failures), "peak_mb": peak_memory_mb()}))
 

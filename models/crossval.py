@@ -23,9 +23,9 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 import evaluate_model
-import run_model
 from models.core.errors import DataError
 from models.core.progress import Progress, verbosity
+from models.tasks.pipeline import run_folder
 from models.tasks.registry import add_task_options, configured_task
 
 ECG_SCORES = (
@@ -123,7 +123,7 @@ def run_fold(
     stage(task, [items[i] for i in train], fold / "train")
     stage(task, [items[i] for i in test], fold / "test")
     task.train(fold / "train", fold / "model", config, verbose=max(verbose - 1, 0))
-    failures = run_model.run(str(fold / "model"), str(fold / "test"), str(outputs), verbose=0)
+    failures = run_folder(str(fold / "model"), str(fold / "test"), str(outputs), verbose=0)
     if failures:
         raise DataError(fold / "test", f"{len(failures)} items failed: {failures[0]}")
     return flat_scores(evaluate_model.evaluate(fold / "test", outputs))

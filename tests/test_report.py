@@ -12,7 +12,6 @@ import torch
 from matplotlib.image import imread
 
 import evaluate_model
-import run_model
 from models import crossval
 from models.core import storage
 from models.core.errors import DataError
@@ -23,6 +22,7 @@ from models.report import explain, run_folders
 from models.report import page as report
 from models.scoring.metrics import confusion_matrix
 from models.tasks import ecg, murmur, pcg2016
+from models.tasks.pipeline import run_folder
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,7 @@ def test_a_model_without_attention_or_history_is_reported_as_such(
         run / "model",
     )
     data = subset(murmur, murmur_demo, 6, run / "test_data")
-    assert not run_model.run(str(run / "model"), str(data), str(run / "outputs"), verbose=0)
+    assert not run_folder(str(run / "model"), str(data), str(run / "outputs"), verbose=0)
     text = report.write_report(run, verbose=0).read_text()
     assert "The network <code>cnn4</code> has no attention weights" in text
     assert "<code>model.json</code> has no threshold search" in text
@@ -138,7 +138,7 @@ def test_ecg_report_draws_one_panel_per_class(ecg_demo: Path, tmp_path: Path) ->
     config.thresholds.shared_trials, config.thresholds.class_trials = 4, 2
     ecg.train(subset(ecg, ecg_demo, 24, tmp_path / "train"), run / "model", config, verbose=0)
     data = subset(ecg, ecg_demo, 12, run / "test_data")
-    assert not run_model.run(str(run / "model"), str(data), str(run / "outputs"), verbose=0)
+    assert not run_folder(str(run / "model"), str(data), str(run / "outputs"), verbose=0)
     page = report.write_report(run, verbose=0)
     for name in ("roc", "pr", "confusion", "thresholds_1", "training", "explanation"):
         assert_real_figure(page.parent / f"{name}.png")

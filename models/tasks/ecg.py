@@ -61,6 +61,7 @@ from models.formats.wfdb_ecg import (
 from models.scoring.metrics import challenge_metric
 
 TASK = "ecg"
+UNIT = "record"
 NUM_HEADER_FEATURES = 4
 VALIDATION_GRID = np.linspace(0.05, 0.95, 19)
 

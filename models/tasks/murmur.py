@@ -67,6 +67,7 @@ from models.pcg.networks import build_network
 from models.scoring.metrics import MURMUR_WEIGHTS, OUTCOME_REFERRED, cost, weighted_accuracy
 
 TASK = "murmur"
+UNIT = "patient"
 CLASSES = MURMUR_CLASSES + OUTCOME_CLASSES
 MURMURS = len(MURMUR_CLASSES)
 NUM_METADATA = len(AGE_GROUPS) + 6

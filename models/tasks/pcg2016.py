@@ -52,6 +52,7 @@ from models.pcg.distill import (
 from models.pcg.distill_networks import parameter_count
 
 TASK = "pcg2016"
+UNIT = "recording"
 CLASSES = PCG2016_CLASSES
 LABEL_CLASS = {1: CLASSES.index("Abnormal"), -1: CLASSES.index("Normal")}
 
