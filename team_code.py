@@ -5,18 +5,19 @@ The organisers run entries with their own unedited ``train_model.py``, ``run_mod
 package and nothing relies on this repository's ``helper_code.py``. Inference never reads labels.
 """
 
-from models.tasks import ecg, murmur
-from models.tasks.registry import detect_task, model_task, task_module
+from models.tasks import ecg, murmur, pipeline
+from models.tasks.registry import detect_task, task_module
 
 
 def train_challenge_model(data_folder, model_folder, verbose):
     """2022 template: train on ``data_folder`` (task detected from its files)."""
-    task_module(detect_task(data_folder)).train(data_folder, model_folder, verbose=int(verbose))
+    task = task_module(detect_task(data_folder))
+    pipeline.train(task, data_folder, model_folder, verbose=int(verbose))
 
 
 def load_challenge_model(model_folder, verbose):
     """2022 template: the trained model, whichever task it was trained for."""
-    return model_task(model_folder).load(model_folder)
+    return pipeline.load_model(model_folder)
 
 
 def run_challenge_model(model, data, recordings, verbose):
@@ -31,7 +32,7 @@ def training_code(data_directory, model_directory):
 
 def load_model(model_directory, leads):
     """2021 template: one model folder serves every lead set (absent leads read as zeros)."""
-    return model_task(model_directory).load(model_directory)
+    return pipeline.load_model(model_directory)
 
 
 def run_model(model, header, recording):

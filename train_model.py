@@ -11,6 +11,7 @@ import sys
 from models.core import distributed
 from models.core.errors import DataError, closed_pipe_safe
 from models.core.progress import verbosity
+from models.tasks import pipeline
 from models.tasks.registry import add_task_options, configured_task
 
 
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         module, config = configured_task(arguments, arguments.data_folder)
         if verbose:
             print(f"task: {module.TASK}")
-        module.train(
+        pipeline.train(
+            module,
             arguments.data_folder,
             arguments.model_folder,
             config,

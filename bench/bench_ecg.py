@@ -32,11 +32,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.crossval import fold_indices, stage  # noqa: E402
+from models.core.splits import fold_indices  # noqa: E402
+from models.crossval import stage  # noqa: E402
 from models.formats.wfdb_ecg import find_records, load_signal, read_header  # noqa: E402
 from models.scoring.metrics import score_ecg  # noqa: E402
-from models.synthetic import write_ecg_folder  # noqa: E402
-from models.tasks import ecg  # noqa: E402
+from models.synthetic.ecg import write_ecg_folder  # noqa: E402
+from models.tasks import ecg, pipeline  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "ecg"
 VARIANTS = (("resnet-cwa", "weighted-focal"), ("resnet-gskip", "challenge"))
@@ -105,17 +106,17 @@ def cross_validate(
 ) -> dict:
     """Per-fold scores, training speed and the last fold's inference time of one variant."""
     paths = find_records(data)
-    ecg.cache_records(data, ecg.default_config(), log=print)
+    ecg.cache_records(data, ecg.CONFIG(), log=print)
     strata = [ecg.stratum(path) for path in paths]
     rows, speeds, model = [], [], None
     shutil.rmtree(workdir / f"{network}-{loss}", ignore_errors=True)
     for number, (train, test) in enumerate(fold_indices(strata, folds, seed=0), start=1):
         fold = workdir / f"{network}-{loss}" / f"fold{number}"
         stage(ecg, [paths[i] for i in train], fold / "train")
-        config = ecg.default_config()
+        config = ecg.CONFIG()
         config.network, config.loss.name, config.train.epochs = network, loss, epochs
         started = time.perf_counter()
-        model = ecg.train(fold / "train", fold / "model", config, verbose=0, device="cpu")
+        model = pipeline.train(ecg, fold / "train", fold / "model", config, verbose=0, device="cpu")
         seconds = time.perf_counter() - started
         fitting = len(train) - round(len(train) * config.validation_share)
         speeds.append(fitting * epochs / seconds)
@@ -135,12 +136,12 @@ def memory_step(kind: str, folder: Path, cache: Path) -> None:
     """In a fresh process: build the cache of ``folder`` or train one epoch on it; print JSON."""
     os.environ["CARDIOKIT_CACHE"] = str(cache)
     started = time.perf_counter()
-    config = ecg.default_config()
+    config = ecg.CONFIG()
     if kind == "cache":
         ecg.cache_records(folder, config, log=lambda _: None)
     else:
         config.train.epochs = 1
-        ecg.train(folder, cache / "model", config, verbose=0, device="cpu")
+        pipeline.train(ecg, folder, cache / "model", config, verbose=0, device="cpu")
     seconds = time.perf_counter() - started
     print(json.dumps({"peak_mb": peak_memory_mb(), "seconds": seconds}))
 
@@ -248,7 +249,7 @@ def targets(results: dict) -> list[str]:
 
 
 def write_markdown(results: dict, arguments: argparse.Namespace, path: Path) -> None:
-    config = ecg.default_config()
+    config = ecg.CONFIG()
     lines = [
         "# ECG models: cross-validated scores, speed and memory",
         "",

@@ -33,7 +33,7 @@ from models.formats.outputs import (  # noqa: E402
     write_outputs,
 )
 from models.formats.scoring_tables import EcgScoring, load_ecg_scoring  # noqa: E402
-from models.scoring import metrics  # noqa: E402
+from models.scoring import folders, metrics  # noqa: E402
 from tests import reference_scores as loops  # noqa: E402
 
 UNSCORED = ("251173003", "55930002", "428750005", "164865005")
@@ -193,9 +193,9 @@ def loop_score_ecg(
 
 def ecg_comparison(labels_folder: Path, outputs_folder: Path, whole_run: float) -> None:
     scoring = load_ecg_scoring(2021)
-    label_files = evaluate_model.find_headers(labels_folder)
-    output_files = evaluate_model.matching_outputs(label_files, outputs_folder)
-    labels, _ = evaluate_model.read_ecg_labels(label_files, scoring)
+    label_files = folders.find_headers(labels_folder)
+    output_files = folders.matching_outputs(label_files, outputs_folder)
+    labels, _ = folders.read_ecg_labels(label_files, scoring)
     table, _ = read_ecg_outputs(output_files, scoring)
     binary, probabilities = table.binary, table.probabilities
     started = time.perf_counter()
@@ -235,10 +235,8 @@ def ecg_comparison(labels_folder: Path, outputs_folder: Path, whole_run: float) 
 
 def patient_scoring(labels_folder: Path, outputs_folder: Path) -> None:
     label_files = sorted(labels_folder.glob("*.txt"))
-    murmur_labels, outcome_labels = evaluate_model.read_patient_labels(label_files)
-    murmur, outcome, _ = read_patient_outputs(
-        evaluate_model.matching_outputs(label_files, outputs_folder)
-    )
+    murmur_labels, outcome_labels = folders.read_patient_labels(label_files)
+    murmur, outcome, _ = read_patient_outputs(folders.matching_outputs(label_files, outputs_folder))
 
     def vectorised() -> None:
         metrics.score_murmur(murmur_labels, murmur.binary, murmur.probabilities, outcome_labels)

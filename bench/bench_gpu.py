@@ -42,8 +42,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.synthetic import write_ecg_folder, write_murmur_folder  # noqa: E402
-from models.tasks import ecg, murmur  # noqa: E402
+from models.synthetic.circor import write_murmur_folder  # noqa: E402
+from models.synthetic.ecg import write_ecg_folder  # noqa: E402
+from models.tasks import (  # noqa: E402
+    ecg,
+    murmur,
+    pipeline,
+)
 from models.tasks.pipeline import run_folder  # noqa: E402
 
 SAMPLE_SECONDS = 0.2  # between nvidia-smi utilisation samples
@@ -219,11 +224,11 @@ def measure(task: Task, folders: Path, device: torch.device, epochs: int) -> Res
     if device.type == "cuda":
         gpu = nvidia_smi_id(device.index or 0)
         sampler = Sampler(gpu) if gpu else None
-    config = task.module.default_config()
+    config = task.module.CONFIG()
     config = replace(config, train=replace(config.train, epochs=epochs))
     model = folders / f"model-{task.name}-{device.type}"
     with timing(task, device, sampler) as timed:
-        task.module.train(folders / f"{task.name}-train", model, config, 0, str(device))
+        pipeline.train(task.module, folders / f"{task.name}-train", model, config, 0, str(device))
     train_rate = max(
         samples / seconds
         for samples, seconds in zip(timed.samples[1:], timed.seconds[1:], strict=True)

@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.synthetic import write_ecg_folder, write_murmur_folder  # noqa: E402
+from models.synthetic.circor import write_murmur_folder  # noqa: E402
+from models.synthetic.ecg import write_ecg_folder  # noqa: E402
 
 WRITERS = {"ecg": write_ecg_folder, "murmur": write_murmur_folder}
 UNITS = {"ecg": "records", "murmur": "patients"}

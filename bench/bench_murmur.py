@@ -2,8 +2,8 @@
 
     python bench/bench_murmur.py [DATA] [--folds 5] [--only NAME ...] [--workdir DIR]
 
-Patient-level stratified folds (``models.crossval.fold_indices``); in each fold every network
-is trained by ``models.murmur.train_patients`` (its own validation split, early stopping and
+Patient-level stratified folds (``models.core.splits.fold_indices``); in each fold every network
+is trained by ``models.tasks.pipeline.train_examples`` (its own validation split, early stopping and
 threshold tuning inside the training part) and scored on the held-out fold with both decision
 rules. Scores are the official ones on the folder as it is, and the same scores with the
 held-out patients reweighted to the configured prior (the population prevalence), since the
@@ -31,13 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.core.losses import LossConfig  # noqa: E402
+from models.core.splits import fold_indices  # noqa: E402
 from models.core.training import TrainConfig  # noqa: E402
-from models.crossval import fold_indices  # noqa: E402
 from models.formats.audio import as_audio  # noqa: E402
 from models.formats.circor import load_recordings, read_patient  # noqa: E402
+from models.pcg import prior as priors  # noqa: E402
 from models.pcg.features import location_statistics  # noqa: E402
 from models.scoring.metrics import score_murmur, score_outcome  # noqa: E402
-from models.tasks import murmur  # noqa: E402
+from models.tasks import murmur, pipeline  # noqa: E402
+from models.tasks.contract import Example, TrainedModel, TrainingRun  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "circor"
 SCORES = ("murmur WA", "murmur WA @prior", "murmur AUROC", "outcome cost", "outcome cost @prior")
@@ -55,7 +57,7 @@ class Row:
 
 def network_config(network: str, loss: str, epochs: int, **changes) -> murmur.MurmurConfig:
     """The default configuration with the network, loss and epochs of one table row."""
-    config = murmur.default_config()
+    config = murmur.CONFIG()
     return replace(
         config,
         network=network,
@@ -91,15 +93,20 @@ class Patients:
     raw: list[list[np.ndarray]]
     labels: np.ndarray
 
+    @property
+    def examples(self) -> list[Example]:
+        """The patients as the pipeline trains on them (murmur and outcome as strata)."""
+        return [murmur.example_of(patient) for patient in self.loaded]
+
 
 def load_all(folder: Path) -> Patients:
-    config = murmur.default_config()
+    config = murmur.CONFIG()
     loaded, raw = [], []
     for path in murmur.find_items(folder):
         patient = read_patient(path)
         recordings = [as_audio(audio) for audio in load_recordings(folder, patient)]
         raw.append(recordings)
-        prepared = [murmur.prepare(a, patient.frequency, config) for a in recordings]
+        prepared = [murmur.prepare_for(config, a, patient.frequency) for a in recordings]
         loaded.append(murmur.LoadedPatient(patient, prepared))
     return Patients(loaded, raw, np.array([p.labels for p in loaded]))
 
@@ -108,26 +115,26 @@ def fold_scores(
     probabilities: np.ndarray, decisions: np.ndarray, labels: np.ndarray, prior
 ) -> dict[str, float]:
     """Official murmur/outcome scores of one held-out fold, plain and reweighted to the prior."""
-    murmur_truth = murmur.one_hot(labels[:, 0], murmur.MURMURS)
-    outcome_truth = murmur.one_hot(labels[:, 1], 2)
+    murmur_truth = priors.one_hot(labels[:, 0], priors.MURMURS)
+    outcome_truth = priors.one_hot(labels[:, 1], 2)
     murmur_scores = score_murmur(
         murmur_truth,
-        decisions[:, : murmur.MURMURS],
-        probabilities[:, : murmur.MURMURS],
+        decisions[:, : priors.MURMURS],
+        probabilities[:, : priors.MURMURS],
         outcome_truth,
     )
     outcome_scores = score_outcome(
-        outcome_truth, decisions[:, murmur.MURMURS :], probabilities[:, murmur.MURMURS :]
+        outcome_truth, decisions[:, priors.MURMURS :], probabilities[:, priors.MURMURS :]
     )
     return {
         "murmur WA": murmur_scores.weighted_accuracy,
-        "murmur WA @prior": murmur.murmur_objective(labels, prior)(
-            np.argmax(decisions[:, : murmur.MURMURS], axis=1)
+        "murmur WA @prior": priors.murmur_objective(labels, prior)(
+            np.argmax(decisions[:, : priors.MURMURS], axis=1)
         ),
         "murmur AUROC": murmur_scores.auroc,
         "outcome cost": outcome_scores.cost,
-        "outcome cost @prior": -murmur.outcome_objective(labels, prior)(
-            np.argmax(decisions[:, murmur.MURMURS :], axis=1)
+        "outcome cost @prior": -priors.outcome_objective(labels, prior)(
+            np.argmax(decisions[:, priors.MURMURS :], axis=1)
         ),
     }
 
@@ -146,7 +153,7 @@ class EpochClock:
         return float(np.median(np.diff(self.stamps[1:]))) if len(self.stamps) > 2 else np.nan
 
 
-def inference_ms(model: murmur.MurmurModel, patients: Patients, chosen: np.ndarray) -> float:
+def inference_ms(model: TrainedModel, patients: Patients, chosen: np.ndarray) -> float:
     """Mean wall milliseconds of ``run_patient`` (raw audio in, labels out) per patient."""
     started = time.perf_counter()
     for index in chosen:
@@ -160,12 +167,13 @@ def bench_network(row: Row, patients: Patients, folds: list) -> dict:
     four = [i for i, raw in enumerate(patients.raw) if len(raw) == 4]
     for number, (train, test) in enumerate(folds, start=1):
         clock = EpochClock()
-        model = murmur.train_patients(
-            [patients.loaded[i] for i in train], row.config, torch.device("cpu"), clock
-        )
-        probabilities = np.stack([murmur.run_loaded(model, patients.loaded[i]) for i in test])
+        examples = [patients.examples[i] for i in train]
+        run = TrainingRun(torch.device("cpu"), clock)
+        model = pipeline.train_examples(murmur, examples, row.config, run)
+        tested = [patients.loaded[i] for i in test]
+        probabilities = murmur.held_out_probabilities(model.network, tested, row.config, run.device)
         for rule in ("tuned", "argmax"):
-            decisions = murmur.decide(probabilities, rule, model.thresholds)
+            decisions = priors.decide(probabilities, rule, model.thresholds)
             results[rule].append(
                 fold_scores(probabilities, decisions, patients.labels[test], row.config.prior)
             )
@@ -194,11 +202,11 @@ def baseline_features(patients: Patients) -> np.ndarray:
 
 def bench_baseline(patients: Patients, folds: list, seed: int) -> dict:
     """Random forests on hand-made features, trained with the prior's patient weights."""
-    prior = murmur.PriorConfig()
+    prior = priors.PriorConfig()
     features = baseline_features(patients)
     results = {"argmax": [], "epoch_s": [], "inference_ms": []}
     for train, test in folds:
-        weights = murmur.prior_weights(patients.labels[train], prior)
+        weights = priors.prior_weights(patients.labels[train], prior)
         columns = []
         for task in (0, 1):
             forest = RandomForestClassifier(
@@ -207,7 +215,7 @@ def bench_baseline(patients: Patients, folds: list, seed: int) -> dict:
             forest.fit(features[train], patients.labels[train, task], sample_weight=weights)
             columns.append(forest.predict_proba(features[test]))
         probabilities = np.concatenate(columns, axis=1)
-        decisions = murmur.decide(probabilities, "argmax", murmur.Thresholds())
+        decisions = priors.decide(probabilities, "argmax", priors.DEFAULT_THRESHOLDS)
         results["argmax"].append(
             fold_scores(probabilities, decisions, patients.labels[test], prior)
         )
@@ -257,7 +265,7 @@ def target_lines(results: dict[str, dict]) -> list[str]:
     """
     networks = {name: r for name, r in results.items() if "tuned" in r}
     baseline = results.get(ROWS[-1].name)
-    default = murmur.default_config()
+    default = murmur.CONFIG()
     default_name = f"{default.network} + {default.loss.name}"
     if default_name not in networks or baseline is None:
         return []

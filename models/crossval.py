@@ -11,51 +11,22 @@ draws its figures.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import sys
-from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
-import evaluate_model
 from models.core.errors import DataError
 from models.core.progress import Progress, verbosity
+from models.core.splits import fold_indices
+from models.scoring import folders
+from models.scoring.summary import flat_scores, write_table
+from models.tasks import pipeline
 from models.tasks.pipeline import run_folder
 from models.tasks.registry import add_task_options, configured_task
-
-ECG_SCORES = (
-    ("AUROC", "auroc"),
-    ("AUPRC", "auprc"),
-    ("accuracy", "accuracy"),
-    ("F-measure", "f_measure"),
-    ("F-beta", "f_beta"),
-    ("G-beta", "g_beta"),
-    ("Challenge metric", "challenge_metric"),
-)
-PCG2016_SCORES = (
-    ("AUROC", "auroc"),
-    ("AUPRC", "auprc"),
-    ("accuracy", "accuracy"),
-    ("F-measure", "f_measure"),
-    ("MAcc", "mean_recall"),
-)
-
-
-def fold_indices(strata: list[str], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds; strata too rare to appear in every fold are pooled into one, and that
-    pool joins the largest stratum when it is itself too small."""
-    counts = Counter(strata)
-    pooled = [label if counts[label] >= folds else "rare" for label in strata]
-    if 0 < pooled.count("rare") < folds:
-        largest = Counter(pooled).most_common(1)[0][0]
-        pooled = [largest if label == "rare" else label for label in pooled]
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(pooled)), pooled))
 
 
 def stage(task: ModuleType, items: list[Path], folder: Path) -> None:
@@ -66,26 +37,6 @@ def stage(task: ModuleType, items: list[Path], folder: Path) -> None:
         for path in task.item_files(item):
             os.symlink(path.resolve(), folder / path.name)
     task.write_labels(items, folder)
-
-
-def flat_scores(evaluation: evaluate_model.Evaluation) -> dict[str, float]:
-    """The summary scores of an evaluation, one name per number."""
-    if isinstance(evaluation, evaluate_model.MurmurEvaluation):
-        return {
-            f"{task} {name}": float(getattr(scores, key))
-            for task, scores in (("murmur", evaluation.murmur), ("outcome", evaluation.outcome))
-            for name, key in (
-                ("AUROC", "auroc"),
-                ("AUPRC", "auprc"),
-                ("F-measure", "f_measure"),
-                ("accuracy", "accuracy"),
-                ("weighted accuracy", "weighted_accuracy"),
-                ("cost", "cost"),
-            )
-        }
-    if isinstance(evaluation, evaluate_model.Pcg2016Evaluation):
-        return {name: float(getattr(evaluation.scores, key)) for name, key in PCG2016_SCORES}
-    return {name: float(getattr(evaluation.scores, key)) for name, key in ECG_SCORES}
 
 
 def cross_validate(
@@ -122,26 +73,11 @@ def run_fold(
     outputs = fold.parent / "outputs"
     stage(task, [items[i] for i in train], fold / "train")
     stage(task, [items[i] for i in test], fold / "test")
-    task.train(fold / "train", fold / "model", config, verbose=max(verbose - 1, 0))
+    pipeline.train(task, fold / "train", fold / "model", config, verbose=max(verbose - 1, 0))
     failures = run_folder(str(fold / "model"), str(fold / "test"), str(outputs), verbose=0)
     if failures:
         raise DataError(fold / "test", f"{len(failures)} items failed: {failures[0]}")
-    return flat_scores(evaluate_model.evaluate(fold / "test", outputs))
-
-
-def write_table(rows: list[dict[str, float]], path: Path) -> dict[str, tuple[float, float]]:
-    """Per-fold rows plus mean and standard deviation, as CSV; returns the mean and std."""
-    names = list(rows[0])
-    values = np.array([[row[name] for name in names] for row in rows])
-    mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["fold", *names])
-        for number, row in enumerate(values, start=1):
-            writer.writerow([number, *(f"{value:.6f}" for value in row)])
-        writer.writerow(["mean", *(f"{value:.6f}" for value in mean)])
-        writer.writerow(["std", *(f"{value:.6f}" for value in std)])
-    return {name: (mean[i], std[i]) for i, name in enumerate(names)}
+    return flat_scores(folders.evaluate(fold / "test", outputs))
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -15,45 +15,64 @@ import sys
 import time
 from pathlib import Path
 
-import evaluate_model
-import run_model
-import train_model
+from models.core.errors import DataError
 from models.report.page import write_report
-from models.synthetic import write_ecg_folder, write_murmur_folder
+from models.scoring.score_files import score_folders
+from models.synthetic.circor import write_murmur_folder
+from models.synthetic.ecg import write_ecg_folder
+from models.tasks import pipeline
+from models.tasks.pipeline import run_folder
+from models.tasks.registry import task_module
 
 
 def run_task(workdir: Path, task: str, count: int, seed: int) -> int:
-    """One task's whole challenge cycle; returns the first non-zero exit code, if any."""
+    """One task's whole challenge cycle; returns 1 after an ``error:`` line, as the entry
+    scripts do, so that a failed step stops the demo instead of scoring stale files."""
     folder = workdir / task
     train_data, test_data = folder / "training_data", folder / "test_data"
     write = write_murmur_folder if task == "murmur" else write_ecg_folder
     write(train_data, count, seed=seed)
     write(test_data, max(count // 4, 10), seed=seed + 1)
     print(f"\n=== {task}: generated {count} training and {max(count // 4, 10)} test items")
-    steps = [
-        (train_model.main, [str(train_data), str(folder / "model"), "--task", task]),
-        (run_model.main, [str(folder / "model"), str(test_data), str(folder / "outputs")]),
-        (
-            evaluate_model.main,
-            [
-                str(test_data),
-                str(folder / "outputs"),
-                str(folder / "scores.csv"),
-                str(folder / "class_scores.csv"),
-            ],
-        ),
-    ]
-    for step, arguments in steps:
-        code = step(arguments)
-        if code:
-            return code
+    try:
+        failures = train_run_score(folder, task, train_data, test_data)
+    except (DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if failures:
+        print(f"{len(failures)} failed (their output files hold no predictions):", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     print(f"--- {task} scores ({folder / 'scores.csv'}):")
     print((folder / "scores.csv").read_text())
     write_report(folder)
     return 0
 
 
+def train_run_score(folder: Path, task: str, train_data: Path, test_data: Path) -> list[str]:
+    """Train, run and score as ``train_model.py``, ``run_model.py`` and ``evaluate_model.py``
+    would, through the library; returns the run's failure lines (scores only when none)."""
+    module = task_module(task)
+    model = folder / "model"
+    print(f"task: {module.TASK}")
+    pipeline.train(module, str(train_data), str(model), module.CONFIG(), verbose=1)
+    print(f"model saved to {model}")
+    failures = run_folder(str(model), str(test_data), str(folder / "outputs"), verbose=1)
+    if failures:
+        return failures
+    score_folders(
+        test_data,
+        folder / "outputs",
+        folder / "scores.csv",
+        folder / "class_scores.csv",
+        warn=lambda warning: print(f"warning: {warning}", file=sys.stderr),
+    )
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or the first failing task's status, so scripts can chain the demo."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("workdir", nargs="?", default="demo_run", help="folder for everything")
     parser.add_argument("--patients", type=int, default=120, help="murmur training patients")

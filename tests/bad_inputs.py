@@ -1,26 +1,33 @@
 """A corpus of bad challenge files: generated good patients and records, damaged in known ways.
 
-Each case is one patient (murmur) or record (ECG) whose ID says what is wrong with it, plus the
-outcome users can rely on from ``run_model.py --allow-failures``: predictions still written
-(``reason`` is ``None``), or one failure line naming the file and matching ``reason``. The files
+Each case is one patient (murmur), record (ECG) or recording (2016) whose ID says what is wrong
+with it, plus the outcome users can rely on from ``run_model.py --allow-failures``: predictions
+still written (``reason`` is ``None``), or one failure line naming the file and matching
+``reason``. The files
 are made at test time from the kit's deterministic generator, so the corpus needs no binary files
 in the repository and a 30-minute record costs no disk until a test asks for it.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.io
 import scipy.signal
 import soundfile
 
+import run_model
+from models.formats.outputs import read_outputs
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.wfdb_ecg import LEADS
-from models.synthetic import wfdb_checksums, write_ecg_folder, write_murmur_folder
+from models.synthetic.circor import write_murmur_folder
+from models.synthetic.ecg import wfdb_checksums, write_ecg_folder
+from models.synthetic.pcg2016 import write_2016_folder
 
 
 @dataclass(frozen=True)
@@ -188,3 +195,62 @@ def build_ecg_corpus(folder: Path, long_minutes: float = 30.0) -> list[Case]:
     write_record(folder, "escaping", val, 500, mat_name="../escaping.mat")
     cases.append(Case("escaping", "escaping.hea: invalid WFDB header"))
     return cases
+
+
+def build_2016_corpus(folder: Path) -> list[Case]:
+    """2016 recordings that cannot be read or scored beside a healthy and a silent one."""
+    base = folder.parent / f"{folder.name}_base"
+    write_2016_folder(base, 1, seed=4)
+    source = next(base.glob("*.wav"))
+    folder.mkdir(parents=True, exist_ok=True)
+    frequency = soundfile.info(source).samplerate
+
+    def recording(name: str, samples: np.ndarray | None = None, subtype: str = "PCM_16") -> Path:
+        """``name.wav``: a copy of the generated recording, or ``samples`` written in its place."""
+        path = folder / f"{name}.wav"
+        if samples is None:
+            shutil.copyfile(source, path)
+        else:
+            soundfile.write(path, samples, frequency, subtype, format="WAV")
+        return path
+
+    recording("b0001")
+    cases = [Case("b0001", None)]
+    recording("b0002").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(40)))
+    cases.append(Case("b0002", "b0002.wav: unreadable audio"))
+    recording("b0003", np.zeros(0, dtype=np.int16))
+    cases.append(Case("b0003", "b0003.wav: is 0 s long"))
+    samples, _ = soundfile.read(source, dtype="float32")
+    broken = samples.copy()
+    broken[100:105] = np.nan
+    recording("b0004", broken, "FLOAT")
+    cases.append(Case("b0004", "b0004.wav: holds 5 NaN or infinite samples"))
+    recording("b0005", np.stack([samples, samples], axis=1), "FLOAT")
+    cases.append(Case("b0005", "b0005.wav: expected mono audio, found 2 channels"))
+    recording("b0006", np.full(4000, 900, dtype=np.int16))
+    cases.append(Case("b0006", None))  # a constant recording still gets a decision
+    return cases
+
+
+def run_corpus(
+    model: Path, data: Path, cases: list[Case], outputs: Path, capsys: pytest.CaptureFixture
+) -> dict[str, tuple]:
+    """Run with --allow-failures; check the exit code, the failure lines and every output."""
+    capsys.readouterr()
+    assert run_model.main([str(model), str(data), str(outputs), "-q", "--allow-failures"]) == 1
+    lines = [line.strip() for line in capsys.readouterr().err.splitlines()[1:]]
+    failing = [case for case in cases if case.reason]
+    assert len(lines) == len(failing), lines
+    for case in failing:
+        matches = [line for line in lines if re.search(case.reason, line)]
+        assert len(matches) == 1, (case, lines)
+        assert str(data) in matches[0]
+    results = {}
+    for case in cases:
+        results[case.stem] = read_outputs(outputs / f"{case.stem}.csv")
+        probabilities = np.asarray(results[case.stem][3], dtype=float)
+        if case.reason:
+            assert probabilities.size == 0, case
+        else:
+            assert probabilities.size and np.isfinite(probabilities).all(), case
+    return results

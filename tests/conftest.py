@@ -55,7 +55,7 @@ def pcg2016() -> Path:
 @pytest.fixture(scope="session")
 def murmur_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Twenty-four generated patients: every class, a 3-field location line, a repeated one."""
-    from models.synthetic import write_murmur_folder
+    from models.synthetic.circor import write_murmur_folder
 
     folder = tmp_path_factory.mktemp("murmur_demo")
     write_murmur_folder(folder, 24, seed=1)
@@ -65,7 +65,7 @@ def murmur_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def ecg_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Forty generated 12-lead records."""
-    from models.synthetic import write_ecg_folder
+    from models.synthetic.ecg import write_ecg_folder
 
     folder = tmp_path_factory.mktemp("ecg_demo")
     write_ecg_folder(folder, 40, seed=1)
@@ -75,7 +75,7 @@ def ecg_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pcg2016_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Forty generated 2016 recordings (``NAME.wav`` + ``REFERENCE.csv``), half abnormal."""
-    from models.synthetic import write_2016_folder
+    from models.synthetic.pcg2016 import write_2016_folder
 
     folder = tmp_path_factory.mktemp("pcg2016_demo")
     write_2016_folder(folder, 40, seed=1)

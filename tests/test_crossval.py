@@ -10,21 +10,22 @@ import pytest
 
 from models import crossval
 from models.core.config import override
+from models.core.splits import fold_indices
 from models.formats.physionet2016 import read_2016_reference
-from models.tasks.murmur import default_config
+from models.tasks import murmur
 
 pytestmark = pytest.mark.slow
 
 
 def test_folds_are_disjoint_cover_everything_and_keep_strata() -> None:
     strata = ["Present"] * 10 + ["Absent"] * 12 + ["Unknown"] * 5 + ["Odd"]
-    folds = crossval.fold_indices(strata, 5, seed=3)
+    folds = fold_indices(strata, 5, seed=3)
     tested = np.concatenate([test for _, test in folds])
     assert sorted(tested) == list(range(len(strata)))
     for train, test in folds:
         assert not set(train) & set(test)
         assert sum(strata[i] == "Present" for i in test) == 2
-    assert crossval.fold_indices(strata, 5, seed=3)[0][1].tolist() == folds[0][1].tolist()
+    assert fold_indices(strata, 5, seed=3)[0][1].tolist() == folds[0][1].tolist()
 
 
 def test_cross_validation_writes_out_of_fold_outputs_and_scores(
@@ -63,7 +64,7 @@ def test_2016_folds_carry_their_own_reference_and_scores(
 
 
 def test_override_sets_the_shared_choices() -> None:
-    config = override(default_config(), network="cnn4", loss="asl", epochs=3, seed=7)
+    config = override(murmur.CONFIG(), network="cnn4", loss="asl", epochs=3, seed=7)
     assert (config.network, config.loss.name, config.train.epochs, config.train.seed) == (
         "cnn4",
         "asl",

@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from models.core.training import TrainConfig
+from models.pcg.contrastive import ContrastivePairs, nt_xent
 from models.pcg.distill import (
-    ContrastivePairs,
     DistillConfig,
-    FrontEndConfig,
     Stage,
     StudentConfig,
     balanced_threshold,
@@ -23,17 +22,16 @@ from models.pcg.distill import (
     decide,
     group_probabilities,
     macro_auroc,
-    nt_xent,
     single_signal,
     soft_loss,
     split_groups,
     teacher_targets,
     train_student,
     train_teacher,
-    window_batches,
 )
 from models.pcg.distill_networks import BasicBlock, ResNet18Encoder, StudentEncoder, parameter_count
 from models.pcg.features import SpecAugmentConfig, spec_augment
+from models.pcg.front_end import FrontEndConfig, window_batches
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -246,8 +244,8 @@ def test_threshold_with_the_best_mean_recall_on_validation() -> None:
 
 
 def test_unlabelled_recordings_join_the_pool_and_are_recorded(pcg2016_demo, tmp_path) -> None:
-    from models.pcg.distill import main
-    from models.synthetic import write_2016_folder
+    from models.distill import main
+    from models.synthetic.pcg2016 import write_2016_folder
 
     extra = tmp_path / "extra" / "training-a"
     extra.mkdir(parents=True)
@@ -273,7 +271,7 @@ def test_unlabelled_recordings_join_the_pool_and_are_recorded(pcg2016_demo, tmp_
 def test_unlabelled_folders_that_cannot_serve_are_refused(
     pcg2016_demo, tmp_path, capsys, problem
 ) -> None:
-    from models.pcg.distill import main
+    from models.distill import main
 
     folder = {
         "data folder": pcg2016_demo,

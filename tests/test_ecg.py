@@ -14,11 +14,12 @@ import torch
 from models.core.signal import wavelet_denoise
 from models.core.training import TrainConfig
 from models.ecg.cache import build_cache, record_key
+from models.ecg.decisions import ThresholdTuning
 from models.ecg.rhythm import rr_features
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.wfdb_ecg import LEADS, EcgHeader, find_records, load_signal, read_header
 from models.scoring.metrics import challenge_metric, compute_auc
-from models.tasks import ecg
+from models.tasks import ecg, pipeline
 
 RAW = ecg.Preprocessing(remove_baseline=False, denoise=False)
 
@@ -156,14 +157,6 @@ def test_tuned_thresholds_never_score_below_the_start() -> None:
     assert searches["shared"]["trials"][0][0] == [settings.start]
 
 
-def test_validation_split_is_seeded_and_disjoint() -> None:
-    fitting, held = ecg.split_validation(50, 0.2, seed=3)
-    again = ecg.split_validation(50, 0.2, seed=3)
-    assert len(held) == 10 and not set(fitting) & set(held)
-    assert np.array_equal(held, again[1])
-    assert len(ecg.split_validation(4, 0.2, seed=3)[1]) == 0
-
-
 def test_short_run_learns_the_demo_records(
     ecg_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,13 +174,13 @@ def run_short_training(ecg_demo: Path, tmp_path: Path) -> None:
     config = ecg.EcgConfig(
         network="resnet-gskip",
         window_seconds=5.0,
-        validation_share=0.0,
+        thresholds=ThresholdTuning(tune=False),
         lead_dropout=0.0,
         train=TrainConfig(epochs=12, batch_size=8, learning_rate=3e-3),
     )
-    model = ecg.train(ecg_demo, tmp_path / "model", config, verbose=0, device="cpu")
-    loaded = ecg.load(tmp_path / "model", device="cpu")
-    scoring = loaded.scoring
+    model = pipeline.train(ecg, ecg_demo, tmp_path / "model", config, verbose=0, device="cpu")
+    loaded = pipeline.load(ecg, tmp_path / "model", device="cpu")
+    scoring = ecg.scoring_of(loaded.config.classes_year)
     rows = [ecg.predict_file(loaded, path) for path in find_records(ecg_demo)]
     probabilities = np.stack([row[3] for row in rows])
     labels = np.stack(
@@ -196,5 +189,5 @@ def run_short_training(ecg_demo: Path, tmp_path: Path) -> None:
     present = labels.any(axis=0) & ~labels.all(axis=0)
     auroc, _ = compute_auc(labels[:, present], probabilities[:, present])
     assert np.nanmean(auroc) > 0.85
-    assert np.allclose(loaded.thresholds, model.thresholds)
+    assert np.allclose(loaded.thresholds["classes"], model.thresholds["classes"])
     assert rows[0][1] == scoring.codes

@@ -9,6 +9,7 @@ import pytest
 
 import evaluate_model
 from models.core.errors import DataError
+from models.scoring import folders
 
 AF, CRBBB, RBBB, NSR = "164889003", "713427006", "59118001", "426783006"
 
@@ -123,7 +124,7 @@ def test_murmur_score_files(tmp_path: Path, capsys: pytest.CaptureFixture):
 
 
 def test_murmur_scores_are_importable(tmp_path: Path):
-    result = evaluate_model.evaluate_murmur(*patient_folders(tmp_path))
+    result = folders.evaluate_murmur(*patient_folders(tmp_path))
     assert result.murmur.weighted_accuracy == 0.7
     assert result.outcome.cost == 7940.5
     assert result.outcome.auroc == 0.8125
@@ -210,13 +211,13 @@ def test_patient_file_without_labels_is_an_error_naming_it(tmp_path: Path):
     hidden = labels / "2.txt"
     hidden.write_text("\n".join(hidden.read_text().splitlines()[:3]) + "\n")
     with pytest.raises(DataError, match=r"2\.txt: no #Murmur label"):
-        evaluate_model.evaluate(labels, outputs)
+        folders.evaluate(labels, outputs)
 
 
 def test_patient_files_win_over_recording_headers_in_one_folder(tmp_path: Path):
     labels, _ = patient_folders(tmp_path)
     assert any(labels.glob("*.hea"))
-    assert evaluate_model.detect_task(labels) == "murmur"
+    assert folders.detect_task(labels) == "murmur"
 
 
 def test_json_result(tmp_path: Path, capsys: pytest.CaptureFixture):

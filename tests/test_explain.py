@@ -14,16 +14,19 @@ from models.core.training import pick_device
 from models.ecg.networks import ClassWiseAttention
 from models.formats.circor import load_recordings, read_patient
 from models.pcg.networks import AttentionPooling
+from models.pcg.prior import DEFAULT_THRESHOLDS
 from models.report import explain
-from models.tasks import murmur
+from models.tasks import murmur, pipeline
+from models.tasks.contract import TrainedModel
 
 
 def saved_model(folder: Path, network: str, widths: tuple[int, ...]) -> Path:
     """A murmur model folder with freshly initialised weights: enough to draw its attention."""
     torch.manual_seed(0)
     config = murmur.MurmurConfig(network=network, widths=widths)
-    network_module = murmur.MurmurNet(config).eval()
-    murmur.save(murmur.MurmurModel(config, network_module, pick_device("cpu")), folder)
+    network = murmur.build(config).eval()
+    model = TrainedModel("murmur", config, network, pick_device("cpu"), dict(DEFAULT_THRESHOLDS))
+    pipeline.save(murmur, model, folder)
     return folder
 
 
@@ -73,10 +76,12 @@ def test_murmur_explanation_draws_every_recording(murmur_demo: Path, tmp_path: P
 
 
 def test_the_map_follows_the_chosen_output(murmur_demo: Path, tmp_path: Path) -> None:
-    model = murmur.load(saved_model(tmp_path / "model", "rnn-attention", (8, 8, 8)), "cpu")
+    model = pipeline.load(
+        murmur, saved_model(tmp_path / "model", "rnn-attention", (8, 8, 8)), "cpu"
+    )
     patient = read_patient(sorted(murmur_demo.glob("*.txt"))[0])
     prepared = [
-        murmur.prepare(audio, patient.frequency, model.config)
+        murmur.prepare_for(model.config, audio, patient.frequency)
         for audio in load_recordings(murmur_demo, patient)
     ]
     _, present = explain.murmur_maps(model, patient, prepared, 0)

@@ -11,14 +11,18 @@ import torch
 
 from models.core.losses import LossConfig
 from models.core.progress import quiet
+from models.core.thresholds import ThresholdSearch
 from models.core.training import TrainConfig
 from models.formats.circor import LOCATIONS
+from models.pcg import prior as priors
 from models.pcg.features import SpecAugmentConfig, location_statistics, spec_augment
+from models.pcg.murmur_net import recording_targets
 from models.scoring.metrics import MURMUR_WEIGHTS, compute_auc, weighted_accuracy
-from models.synthetic import write_murmur_folder
-from models.tasks import murmur
+from models.synthetic.circor import write_murmur_folder
+from models.tasks import murmur, pipeline
+from models.tasks.contract import TrainedModel, TrainingRun
 
-DEMO_PRIOR = murmur.PriorConfig(murmur=(0.4, 0.2, 0.4), outcome=(0.5, 0.5))
+DEMO_PRIOR = priors.PriorConfig(murmur=(0.4, 0.2, 0.4), outcome=(0.5, 0.5))
 
 
 def labels_from(counts: dict[tuple[int, int], int]) -> np.ndarray:
@@ -27,8 +31,8 @@ def labels_from(counts: dict[tuple[int, int], int]) -> np.ndarray:
 
 def test_prior_weights_move_both_prevalences_to_the_prior() -> None:
     labels = labels_from({(0, 0): 53, (0, 1): 29, (1, 0): 43, (1, 1): 25, (2, 0): 15, (2, 1): 36})
-    prior = murmur.PriorConfig()
-    weights = murmur.prior_weights(labels, prior)
+    prior = priors.PriorConfig()
+    weights = priors.prior_weights(labels, prior)
     assert weights.mean() == pytest.approx(1.0)
     murmur_shares = np.bincount(labels[:, 0], weights) / weights.sum()
     outcome_shares = np.bincount(labels[:, 1], weights) / weights.sum()
@@ -39,8 +43,8 @@ def test_prior_weights_move_both_prevalences_to_the_prior() -> None:
 
 def test_prior_weights_leave_a_matching_set_alone() -> None:
     labels = labels_from({(0, 0): 2, (1, 1): 1, (2, 0): 1, (2, 1): 1})
-    prior = murmur.PriorConfig(murmur=(2.0, 1.0, 2.0), outcome=(3.0, 2.0))
-    np.testing.assert_allclose(murmur.prior_weights(labels, prior), 1.0)
+    prior = priors.PriorConfig(murmur=(2.0, 1.0, 2.0), outcome=(3.0, 2.0))
+    np.testing.assert_allclose(priors.prior_weights(labels, prior), 1.0)
 
 
 @pytest.mark.parametrize(
@@ -49,24 +53,24 @@ def test_prior_weights_leave_a_matching_set_alone() -> None:
 )
 def test_sampling_shares(sampling: str, shares: list[float]) -> None:
     labels = labels_from({(0, 0): 5, (1, 0): 2, (2, 1): 3})
-    prior = murmur.PriorConfig(murmur=(6.0, 1.0, 3.0), outcome=(7.0, 3.0))
-    config = replace(murmur.default_config(), sampling=sampling, prior=prior)
+    prior = priors.PriorConfig(murmur=(6.0, 1.0, 3.0), outcome=(7.0, 3.0))
+    config = replace(murmur.CONFIG(), sampling=sampling, prior=prior)
     weights = murmur.sampling_weights(labels, config)
     np.testing.assert_allclose(np.bincount(labels[:, 0], weights) / weights.sum(), shares)
 
 
 def test_replication_is_proportional_to_the_weights() -> None:
-    rows = murmur.replicate(np.array([1.0, 3.0]), resolution=10)
+    rows = priors.replicate(np.array([1.0, 3.0]), resolution=10)
     assert np.bincount(rows).tolist() == [5, 15]
 
 
 def test_prior_weighted_objective_scores_at_the_population_prevalence() -> None:
     labels = labels_from({(0, 0): 10, (1, 0): 10, (2, 1): 10})
-    prior = murmur.PriorConfig(murmur=(179.0, 68.0, 695.0), outcome=(179.0 + 68.0, 695.0))
-    all_present = murmur.murmur_objective(labels, prior)(np.zeros(len(labels), dtype=int))
+    prior = priors.PriorConfig(murmur=(179.0, 68.0, 695.0), outcome=(179.0 + 68.0, 695.0))
+    all_present = priors.murmur_objective(labels, prior)(np.zeros(len(labels), dtype=int))
     # Present's column weight 5 · 179 against 5 · 179 + 3 · 68 + 1 · 695
     assert all_present == pytest.approx(895 / 1794, abs=0.01)
-    perfect = murmur.murmur_objective(labels, prior)(labels[:, 0])
+    perfect = priors.murmur_objective(labels, prior)(labels[:, 0])
     assert perfect == 1.0
 
 
@@ -74,9 +78,9 @@ def test_threshold_rules() -> None:
     probabilities = np.array(
         [[0.30, 0.20, 0.50, 0.7, 0.3], [0.10, 0.60, 0.30, 0.2, 0.8], [0.05, 0.05, 0.90, 0.4, 0.6]]
     )
-    thresholds = murmur.Thresholds(murmur=(0.25, 0.5), outcome=(0.35,))
-    tuned = murmur.decide(probabilities, "tuned", thresholds)
-    argmax = murmur.decide(probabilities, "argmax", thresholds)
+    thresholds = {"murmur": np.array([0.25, 0.5]), "outcome": np.array([0.35])}
+    tuned = priors.decide(probabilities, "tuned", thresholds)
+    argmax = priors.decide(probabilities, "argmax", thresholds)
     assert tuned.tolist() == [[1, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 0]]
     assert argmax.tolist() == [[0, 0, 1, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 0, 1]]
 
@@ -90,34 +94,26 @@ def test_tuning_finds_thresholds_that_argmax_and_the_start_miss() -> None:
     probabilities[labels[:, 0] == 1, 1] = rng.uniform(0.45, 0.49, 15)
     probabilities[:, 3] = np.where(labels[:, 1] == 0, 0.45, 0.2)
     probabilities[:, 4] = 1 - probabilities[:, 3]
-    config = replace(murmur.default_config(), prior=DEMO_PRIOR, threshold_trials=15)
-    thresholds, searches = murmur.tune(probabilities, labels, config, quiet)
-    assert searches["murmur"]["chosen"] == list(thresholds.murmur)
+    config = replace(murmur.CONFIG(), prior=DEMO_PRIOR, threshold_trials=15)
+    search = ThresholdSearch(trials=config.threshold_trials, seed=0)
+    thresholds, searches = priors.tune(probabilities, labels, config.prior, search, quiet)
+    assert searches["murmur"]["chosen"] == thresholds["murmur"].tolist()
     assert len(searches["outcome"]["trials"]) == config.threshold_trials
-    tuned = murmur.decide(probabilities, "tuned", thresholds)
+    tuned = priors.decide(probabilities, "tuned", thresholds)
     assert tuned[:, :3].argmax(axis=1).tolist() == labels[:, 0].tolist()
     assert tuned[:, 3:].argmax(axis=1).tolist() == labels[:, 1].tolist()
-    argmax = murmur.decide(probabilities, "argmax", thresholds)
+    argmax = priors.decide(probabilities, "argmax", thresholds)
     assert (argmax[:, 2] == 1).all() and (argmax[:, 4] == 1).all()
-
-
-def test_split_is_stratified_disjoint_and_seeded() -> None:
-    labels = labels_from({(0, 0): 20, (1, 1): 10, (2, 0): 10, (2, 1): 20})
-    fit, held_out = murmur.split_patients(labels, 0.2, seed=3)
-    assert sorted(np.concatenate([fit, held_out]).tolist()) == list(range(60))
-    assert np.bincount(labels[held_out, 0]).tolist() == [4, 2, 6]
-    again = murmur.split_patients(labels, 0.2, seed=3)
-    assert held_out.tolist() == again[1].tolist()
 
 
 @pytest.fixture(scope="module")
 def demo_patients(murmur_demo: Path) -> list[murmur.LoadedPatient]:
-    return murmur.load_patients(murmur_demo, murmur.default_config(), quiet)
+    return murmur.load_patients(murmur_demo, murmur.CONFIG(), quiet)
 
 
 @pytest.mark.parametrize("patient_input", murmur.PATIENT_INPUTS)
 def test_both_patient_inputs(demo_patients: list[murmur.LoadedPatient], patient_input: str) -> None:
-    config = replace(murmur.default_config(), patient_input=patient_input)
+    config = replace(murmur.CONFIG(), patient_input=patient_input)
     items = murmur.build_items(demo_patients, config)
     recordings = sum(len(p.recordings) for p in demo_patients)
     if patient_input == "concatenated":
@@ -128,40 +124,48 @@ def test_both_patient_inputs(demo_patients: list[murmur.LoadedPatient], patient_
         )
     else:
         assert len(items.signals) == recordings
-        expected = [t for p in demo_patients for t in murmur.recording_targets(p.patient)]
+        expected = [t for p in demo_patients for t in recording_targets(p.patient)]
         assert items.targets.tolist() == [list(t) for t in expected]
-    model = murmur.MurmurModel(config, murmur.MurmurNet(config), torch.device("cpu"))
-    probabilities = murmur.run_loaded(model, demo_patients[0])
+    network = murmur.build(config)
+    patient = demo_patients[0]
+    probabilities = murmur.probabilities_of(
+        network, patient.patient, patient.recordings, config, torch.device("cpu")
+    )
     assert probabilities.shape == (5,)
     assert probabilities[:3].sum() == pytest.approx(1.0, abs=1e-5)
     assert probabilities[3:].sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_unknown_choices_are_rejected() -> None:
-    with pytest.raises(ValueError, match="recordings, concatenated"):
-        murmur.check_config(replace(murmur.default_config(), patient_input="mixed"))
+    with pytest.raises(
+        ValueError, match="patient_input 'mixed'; choose one of concatenated, recordings"
+    ):
+        replace(murmur.CONFIG(), patient_input="mixed")
 
 
 @pytest.fixture(scope="module")
-def demo_model(demo_patients: list[murmur.LoadedPatient]) -> murmur.MurmurModel:
+def demo_model(demo_patients: list[murmur.LoadedPatient]) -> TrainedModel:
     config = replace(
-        murmur.default_config(),
+        murmur.CONFIG(),
         loss=LossConfig(name="ce"),
         prior=DEMO_PRIOR,
         threshold_trials=6,
         validation_share=0.25,
         train=TrainConfig(epochs=15, batch_size=16, learning_rate=5e-3),
     )
-    return murmur.train_patients(demo_patients, config, torch.device("cpu"), quiet)
+    examples = [murmur.example_of(patient) for patient in demo_patients]
+    return pipeline.train_examples(
+        murmur, examples, config, TrainingRun(torch.device("cpu"), quiet)
+    )
 
 
-def test_short_training_learns_the_demo_data(
-    demo_model: murmur.MurmurModel, tmp_path: Path
-) -> None:
+def test_short_training_learns_the_demo_data(demo_model: TrainedModel, tmp_path: Path) -> None:
     write_murmur_folder(tmp_path, 16, seed=2)
     unseen = murmur.load_patients(tmp_path, demo_model.config, quiet)
     labels = np.array([p.labels[0] for p in unseen])
-    probabilities = np.stack([murmur.run_loaded(demo_model, p) for p in unseen])[:, :3]
+    probabilities = murmur.held_out_probabilities(
+        demo_model.network, unseen, demo_model.config, demo_model.device
+    )[:, :3]
     truth = np.eye(3, dtype=bool)[labels]
     decisions = np.eye(3, dtype=bool)[probabilities.argmax(axis=1)]
     # Uniformly random decisions score 1/3 in expectation, whatever the class weights.
@@ -170,15 +174,17 @@ def test_short_training_learns_the_demo_data(
 
 
 def test_thresholds_are_saved_and_used(
-    demo_model: murmur.MurmurModel, murmur_demo: Path, tmp_path: Path
+    demo_model: TrainedModel, murmur_demo: Path, tmp_path: Path
 ) -> None:
-    murmur.save(demo_model, tmp_path)
-    loaded = murmur.load(tmp_path)
-    assert loaded.thresholds == demo_model.thresholds
+    pipeline.save(murmur, demo_model, tmp_path)
+    loaded = pipeline.load(murmur, tmp_path)
+    assert loaded.thresholds.keys() == demo_model.thresholds.keys()
+    for name, values in demo_model.thresholds.items():
+        np.testing.assert_allclose(loaded.thresholds[name], values)
     path = murmur.find_items(murmur_demo)[0]
     _, classes, labels, probabilities = murmur.predict_file(loaded, path)
     assert classes == list(murmur.CLASSES)
-    expected = murmur.decide(probabilities[None], "tuned", demo_model.thresholds)[0]
+    expected = priors.decide(probabilities[None], "tuned", demo_model.thresholds)[0]
     assert labels.tolist() == expected.tolist()
 
 

@@ -16,18 +16,22 @@ import run_model
 from models.core.errors import DataError
 from models.core.training import TrainConfig
 from models.formats.outputs import read_outputs
-from models.pcg.distill import DistillConfig, FrontEndConfig, StudentConfig, build_teacher
+from models.pcg.distill import DistillConfig, StudentConfig, build_teacher
 from models.pcg.features import SpecAugmentConfig
+from models.pcg.front_end import FrontEndConfig
+from models.scoring import folders
 from models.scoring.metrics import score_pcg2016
 from models.tasks import pcg2016 as task2016
+from models.tasks import pipeline
 from models.tasks import registry as tasks
+from models.tasks.contract import TrainedModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_config(network: str = "teacher") -> DistillConfig:
     """A small, quick version of the default pipeline (same phases, tiny networks)."""
-    config = task2016.default_config()
+    config = task2016.CONFIG()
     config.network = network
     config.front_end = FrontEndConfig(window_seconds=2.0)
     config.width = 8
@@ -50,8 +54,8 @@ def test_detection_tells_2016_folders_from_circor_and_ecg(
     assert tasks.detect_task(ecg_demo) == "ecg"
     assert task2016.find_items(murmur_demo) == []
     assert len(task2016.find_items(pcg2016_demo)) == 40
-    assert evaluate_model.detect_task(pcg2016_demo) == "pcg2016"
-    assert evaluate_model.detect_task(murmur_demo) == "murmur"
+    assert folders.detect_task(pcg2016_demo) == "pcg2016"
+    assert folders.detect_task(murmur_demo) == "murmur"
 
 
 def test_real_2016_folder_is_detected_with_its_labels(pcg2016: Path) -> None:
@@ -63,12 +67,12 @@ def test_real_2016_folder_is_detected_with_its_labels(pcg2016: Path) -> None:
 
 
 def test_train_run_evaluate_on_generated_recordings(pcg2016_demo: Path, tmp_path: Path) -> None:
-    from models.synthetic import write_2016_folder
+    from models.synthetic.pcg2016 import write_2016_folder
 
     model = tmp_path / "model"
-    task2016.train(pcg2016_demo, model, small_config("student"), verbose=0)
+    pipeline.train(task2016, pcg2016_demo, model, small_config("student"), verbose=0)
     assert not list(model.glob("checkpoint-*"))
-    loaded = task2016.load(model)
+    loaded = pipeline.load(task2016, model)
     assert loaded.config.network == "student" and loaded.config.width == 8
     test = tmp_path / "test"
     write_2016_folder(test, 12, seed=5)
@@ -76,10 +80,11 @@ def test_train_run_evaluate_on_generated_recordings(pcg2016_demo: Path, tmp_path
     name, classes, labels, probabilities = read_outputs(tmp_path / "outputs" / "g0001.csv")
     assert name == "g0001" and classes == ["Abnormal", "Normal"]
     assert sum(labels) == 1 and sum(probabilities) == pytest.approx(1.0, abs=1e-6)
-    assert 0.0 <= loaded.threshold <= 1.0
-    assert labels[0] == (probabilities[0] >= loaded.threshold)
-    evaluation = evaluate_model.evaluate(test, tmp_path / "outputs")
-    assert isinstance(evaluation, evaluate_model.Pcg2016Evaluation)
+    threshold = loaded.thresholds["abnormal"][0]
+    assert 0.0 <= threshold <= 1.0
+    assert labels[0] == (probabilities[0] >= threshold)
+    evaluation = folders.evaluate(test, tmp_path / "outputs")
+    assert isinstance(evaluation, folders.Pcg2016Evaluation)
     assert evaluation.scores.auroc >= 0.8
 
 
@@ -89,7 +94,7 @@ def test_training_refuses_a_recording_without_a_label(pcg2016_demo: Path, tmp_pa
     reference = (data / "REFERENCE.csv").read_text().splitlines()
     (data / "REFERENCE.csv").write_text("\n".join(reference[1:]) + "\n")
     with pytest.raises(DataError, match=r"REFERENCE\.csv: no label for g0001\.wav"):
-        task2016.train(data, tmp_path / "model", small_config(), verbose=0)
+        pipeline.train(task2016, data, tmp_path / "model", small_config(), verbose=0)
 
 
 def test_a_too_short_recording_is_refused_by_name(pcg2016_demo: Path, tmp_path: Path) -> None:
@@ -106,10 +111,10 @@ def test_only_bce_and_known_networks_are_accepted(pcg2016_demo: Path, tmp_path: 
     config = small_config()
     config.loss.name = "focal"
     with pytest.raises(ValueError, match="unknown loss 'focal'"):
-        task2016.train(pcg2016_demo, tmp_path / "model", config, verbose=0)
+        pipeline.train(task2016, pcg2016_demo, tmp_path / "model", config, verbose=0)
     config = small_config("resnet")
     with pytest.raises(ValueError, match="unknown network 'resnet'"):
-        task2016.train(pcg2016_demo, tmp_path / "model", config, verbose=0)
+        pipeline.train(task2016, pcg2016_demo, tmp_path / "model", config, verbose=0)
 
 
 def test_scores_agree_with_sklearn() -> None:
@@ -208,13 +213,13 @@ def test_evaluator_json_and_missing_outputs(tmp_path: Path, capsys) -> None:
 def test_a_model_saved_before_stem_pool_existed_loads_with_the_pooling(tmp_path: Path) -> None:
     config = small_config()
     network = build_teacher(config, len(task2016.CLASSES)).eval()
-    model = task2016.Pcg2016Model(config, network, torch.device("cpu"))
-    task2016.save(model, tmp_path)
-    assert task2016.load(tmp_path).config.stem_pool is False
+    model = TrainedModel("pcg2016", config, network, torch.device("cpu"), {"abnormal": [0.5]})
+    pipeline.save(task2016, model, tmp_path)
+    assert pipeline.load(task2016, tmp_path).config.stem_pool is False
     metadata = json.loads((tmp_path / "model.json").read_text())
     del metadata["config"]["stem_pool"]
     (tmp_path / "model.json").write_text(json.dumps(metadata))
-    loaded = task2016.load(tmp_path)
+    loaded = pipeline.load(task2016, tmp_path)
     assert loaded.config.stem_pool is True
     assert isinstance(loaded.network.classifier.encoder.stem[-1], torch.nn.MaxPool2d)
     waves = torch.randn(2, task2016.window_length(config.front_end))

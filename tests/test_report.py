@@ -11,17 +11,19 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-import evaluate_model
 from models import crossval
 from models.core import storage
 from models.core.errors import DataError
 from models.core.training import TrainConfig
-from models.pcg.distill import DistillConfig, FrontEndConfig, StudentConfig
+from models.pcg.distill import DistillConfig, StudentConfig
 from models.pcg.features import SpecAugmentConfig
+from models.pcg.front_end import FrontEndConfig
 from models.report import explain, run_folders
 from models.report import page as report
+from models.scoring import folders
 from models.scoring.metrics import confusion_matrix
-from models.tasks import ecg, murmur, pcg2016
+from models.tasks import ecg, murmur, pcg2016, pipeline
+from models.tasks.contract import TrainedModel
 from models.tasks.pipeline import run_folder
 
 pytestmark = pytest.mark.slow
@@ -118,8 +120,15 @@ def test_a_model_without_attention_or_history_is_reported_as_such(
 ) -> None:
     run = tmp_path / "run"
     config = tiny_murmur_config("cnn4")
-    murmur.save(
-        murmur.MurmurModel(config, murmur.MurmurNet(config).eval(), torch.device("cpu")),
+    pipeline.save(
+        murmur,
+        TrainedModel(
+            "murmur",
+            config,
+            murmur.build(config).eval(),
+            torch.device("cpu"),
+            {"murmur": [0.5, 0.5], "outcome": [0.5]},
+        ),
         run / "model",
     )
     data = subset(murmur, murmur_demo, 6, run / "test_data")
@@ -136,7 +145,9 @@ def test_ecg_report_draws_one_panel_per_class(ecg_demo: Path, tmp_path: Path) ->
     config = ecg.EcgConfig(network="resnet-cwa")
     config.train.epochs = 1
     config.thresholds.shared_trials, config.thresholds.class_trials = 4, 2
-    ecg.train(subset(ecg, ecg_demo, 24, tmp_path / "train"), run / "model", config, verbose=0)
+    pipeline.train(
+        ecg, subset(ecg, ecg_demo, 24, tmp_path / "train"), run / "model", config, verbose=0
+    )
     data = subset(ecg, ecg_demo, 12, run / "test_data")
     assert not run_folder(str(run / "model"), str(data), str(run / "outputs"), verbose=0)
     page = report.write_report(run, verbose=0)
@@ -158,7 +169,7 @@ def test_a_folder_that_is_no_run_is_refused(tmp_path: Path) -> None:
 def tiny_pcg2016_config() -> DistillConfig:
     """The whole 2016 recipe (pre-training, fine-tuning, distillation into a student) with
     networks and epochs small enough to train in seconds."""
-    config = pcg2016.default_config()
+    config = pcg2016.CONFIG()
     config.network = "student"
     config.front_end = FrontEndConfig(window_seconds=2.0)
     config.width, config.windows = 8, 2
@@ -217,11 +228,11 @@ def test_pcg2016_model_json_keeps_the_student_phase_and_the_threshold_search(
     assert len(metadata["phases"]["pretrain"]["history"]) == config.contrastive.train.epochs
     search = metadata["threshold_search"]["abnormal"]
     assert search["parameters"] == ["Abnormal"] and search["objective"] == "MAcc"
-    assert search["chosen"] == [metadata["threshold"]]
+    assert search["chosen"] == metadata["thresholds"]["abnormal"]
     assert search["score"] == max(score for _, score in search["trials"])
-    loaded = pcg2016.load(workdir / "fold1" / "model", "cpu")
-    assert loaded.threshold == metadata["threshold"]
-    assert loaded.training == {key: metadata[key] for key in pcg2016.TRAINING_KEYS}
+    loaded = pipeline.load(pcg2016, workdir / "fold1" / "model", "cpu")
+    assert loaded.thresholds["abnormal"].tolist() == metadata["thresholds"]["abnormal"]
+    assert loaded.training == {key: metadata[key] for key in pipeline.TRAINING_KEYS}
 
 
 def test_pcg2016_keeps_the_fine_tuned_teacher_phase_at_the_top() -> None:
@@ -250,7 +261,7 @@ def test_pcg2016_train_run_folder_reads_outputs_as_the_evaluator(
     assert cells[0] == "run"
     assert [float(cell) for cell in cells[1:]] == pytest.approx(list(rows[0].values()), abs=5e-4)
     (group,), items, _ = run_folders.read_groups(run_folders.find_run(run))
-    evaluation = evaluate_model.evaluate(run / "test_data", run / "outputs")
+    evaluation = folders.evaluate(run / "test_data", run / "outputs")
     assert len(items) == len(pcg2016.find_items(run / "test_data"))
     assert group.classes == ("Abnormal", "Normal")
     np.testing.assert_array_equal(

@@ -11,9 +11,9 @@ from models.core.signal import (
     mel_filterbank,
     remove_baseline,
     resample,
-    sliding_windows,
     standardise,
 )
+from models.core.windows import sliding_windows
 
 
 def sine(frequency: float, rate: float, seconds: float) -> np.ndarray:

@@ -14,20 +14,16 @@ import soundfile
 import wfdb
 from scipy import signal
 
-from models.synthetic import (
-    LEADS,
+from models.formats.wfdb_ecg import LEADS
+from models.synthetic.circor import (
     METADATA_KEYS,
     MURMUR_MIX,
-    SCORED_CODES,
-    UNSCORED_CODES,
-    main,
-    plan_2016_folder,
     plan_murmur_folder,
-    wfdb_checksums,
-    write_2016_folder,
-    write_ecg_folder,
     write_murmur_folder,
 )
+from models.synthetic.cli import main
+from models.synthetic.ecg import SCORED_CODES, UNSCORED_CODES, wfdb_checksums, write_ecg_folder
+from models.synthetic.pcg2016 import plan_2016_folder, write_2016_folder
 
 PCG_FS = 4000
 ECG_FS = 500

@@ -141,7 +141,10 @@ def test_autocast_choice() -> None:
     assert training.autocast_dtype("fp32", gpu) is None
     with pytest.raises(ValueError, match="unknown precision"):
         training.autocast_dtype("int8", cpu)
-    config = replace(TrainConfig(), precision="fp64")
+    with pytest.raises(ValueError, match="unknown precision"):
+        replace(TrainConfig(), precision="fp64")
+    config = TrainConfig()
+    config.precision = "fp64"  # set after building, which the configuration's own check misses
     with pytest.raises(ValueError, match="unknown precision"):
         fit(Noisy(), batches, torch.nn.functional.cross_entropy, config, cpu, log=quiet)
 

@@ -9,26 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch.nn import functional
 
+from models.core.config import Checked, NonNegativeFloat
+
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 EPSILON = 1e-8
+SingleLabelLoss = Literal["ce", "weighted-ce", "focal", "asl"]
+MultiLabelLoss = Literal["bce", "weighted-focal", "asl", "challenge"]
+LossName = Literal[SingleLabelLoss, MultiLabelLoss]
 
 
 @dataclass
-class LossConfig:
-    """Loss settings with the papers' defaults (Ridnik et al. ASL; weighted focal b=0.5, r=2)."""
+class LossConfig(Checked):
+    """Loss settings with the papers' defaults (Ridnik et al. ASL; weighted focal b=0.5, r=2).
 
-    name: str = "ce"
-    gamma_positive: float = 0.0
-    gamma_negative: float = 4.0
-    margin: float = 0.05
-    focal_gamma: float = 2.0
-    weight_exponent: float = 0.5
-    challenge_weight: float = 1.0
+    ``name`` may be any loss of either kind: which kind applies is the task's head, so the
+    builders below refuse a name of the other kind.
+    """
+
+    name: LossName = "ce"
+    gamma_positive: NonNegativeFloat = 0.0
+    gamma_negative: NonNegativeFloat = 4.0
+    margin: NonNegativeFloat = 0.05
+    focal_gamma: NonNegativeFloat = 2.0
+    weight_exponent: NonNegativeFloat = 0.5
+    challenge_weight: NonNegativeFloat = 1.0
 
 
 def cross_entropy(
@@ -131,9 +141,9 @@ def soft_challenge_score(
     return (observed(probabilities) - baseline) / (observed(targets) - baseline).clamp(EPSILON)
 
 
-LOSS_NAMES = {
-    "single": ("ce", "weighted-ce", "focal", "asl"),
-    "multi": ("bce", "weighted-focal", "asl", "challenge"),
+LOSS_NAMES: dict[str, tuple[str, ...]] = {
+    "single": get_args(SingleLabelLoss),
+    "multi": get_args(MultiLabelLoss),
 }
 
 

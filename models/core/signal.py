@@ -64,21 +64,6 @@ def random_crop(signal: np.ndarray, length: int, rng: np.random.Generator) -> np
     return fit_length(signal[..., start : start + length], length)
 
 
-def sliding_windows(signal: np.ndarray, length: int, hop: int) -> np.ndarray:
-    """All windows of ``length`` every ``hop`` samples covering the signal, stacked first.
-
-    The last window is aligned to the end so no sample is left out; a short signal gives one
-    zero-padded window.
-    """
-    total = signal.shape[-1]
-    if total <= length:
-        return fit_length(signal, length)[None]
-    starts = list(range(0, total - length + 1, hop))
-    if starts[-1] != total - length:
-        starts.append(total - length)
-    return np.stack([signal[..., start : start + length] for start in starts])
-
-
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """HTK mel scale."""
     return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)

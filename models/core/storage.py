@@ -26,7 +26,7 @@ import torch
 from models import __version__
 from models.core.errors import DataError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 METADATA_FILE = "model.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 LEGACY_WEIGHTS_FILE = "weights.pt"

@@ -16,22 +16,24 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 
 from models.core import distributed, storage
+from models.core.config import Checked, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from models.core.errors import DataError
 from models.core.progress import Progress, level_of, quiet
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 History = list[dict[str, Any]]
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """Optimisation settings; the task configurations hold one of these.
 
     ``precision`` ``auto`` trains in bfloat16 autocast on GPUs that support it (float16 with
@@ -40,17 +42,18 @@ class TrainConfig:
     2-core CPU) but costs a minute or two of compiling first, so it is off by default.
     ``keep_from`` is the first epoch whose weights may be kept (the last one at most): earlier
     epochs are validated and logged, but on a small validation set a barely trained network can
-    top them all by chance.
+    top them all by chance. The settings are checked when built (``seed`` must be
+    non-negative because NumPy generators refuse negative seeds).
     """
 
-    epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-    seed: int = 0
-    precision: str = "auto"
+    epochs: PositiveInt = 20
+    batch_size: PositiveInt = 32
+    learning_rate: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 1e-2
+    seed: NonNegativeInt = 0
+    precision: Precision = "auto"
     compile: bool = False
-    keep_from: int = 1
+    keep_from: PositiveInt = 1
 
 
 @dataclass

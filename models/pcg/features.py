@@ -15,6 +15,7 @@ import scipy.signal
 import scipy.stats
 import torch
 
+from models.core.config import Checked, NonNegativeInt
 from models.formats.circor import LOCATIONS
 
 STATISTIC_BANDS_HZ = ((25.0, 100.0), (100.0, 200.0), (200.0, 400.0), (400.0, 800.0))
@@ -22,14 +23,18 @@ STATISTICS_PER_LOCATION = 4 + len(STATISTIC_BANDS_HZ)
 
 
 @dataclass
-class SpecAugmentConfig:
-    """Masks per training example; widths in mel bins and frames (a 4-s window has 126 frames)."""
+class SpecAugmentConfig(Checked):
+    """Masks per training example; widths in mel bins and frames (a 4-s window has 126 frames).
+
+    Counts and widths may be zero (no masks) but not negative; widths wider than the
+    spectrogram are clipped to it when masking.
+    """
 
     enabled: bool = False
-    frequency_masks: int = 2
-    frequency_width: int = 8
-    time_masks: int = 2
-    time_width: int = 16
+    frequency_masks: NonNegativeInt = 2
+    frequency_width: NonNegativeInt = 8
+    time_masks: NonNegativeInt = 2
+    time_width: NonNegativeInt = 16
 
 
 def spec_augment(

@@ -32,12 +32,14 @@ from torch import nn
 
 from models.core import storage
 from models.core.errors import DataError
-from models.core.signal import hz_to_mel, mel_to_hz, sliding_windows
+from models.core.signal import hz_to_mel, mel_to_hz
+from models.core.windows import sliding_windows
 from models.formats.circor import Patient, load_recordings, read_patient
 from models.formats.snomed import class_label
 from models.formats.wfdb_ecg import LEADS, load_signal, read_header
 from models.report import plots
-from models.tasks import ecg, murmur
+from models.tasks import ecg, murmur, pipeline
+from models.tasks.contract import TrainedModel
 
 ATTENTION_NETWORKS = ("cnn-attention", "rnn-attention", "resnet-cwa")
 SHADE = LinearSegmentedColormap.from_list("attention", [(1, 0.1, 0.1, 0), (1, 0.1, 0.1, 0.6)])
@@ -154,14 +156,15 @@ def head_relevance(
 
 
 def murmur_maps(
-    model: murmur.MurmurModel, patient: Patient, prepared: list[np.ndarray], target: int
+    model: TrainedModel, patient: Patient, prepared: list[np.ndarray], target: int
 ) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
     """The patient's probabilities, and per signal the model scored (each recording, or their
     concatenation) its name, samples and window attention maps (windows, rows, cells)."""
     config, body = model.config, model.network.body
     modules = [body.pooling] + ([body.features] if config.network == "cnn-attention" else [])
     probabilities, kept = capture(
-        modules, lambda: murmur.probabilities_of(model, patient, prepared)
+        modules,
+        lambda: murmur.probabilities_of(model.network, patient, prepared, config, model.device),
     )
     features, _ = kept[0].joined()
     rows = kept[1].joined()[1].shape[2] if len(kept) > 1 else 1
@@ -188,14 +191,14 @@ def draw_murmur(model_folder: Path, data: Path, item: str, out: Path, target: st
     path = data / f"{item}.txt"
     if not path.is_file():
         raise DataError(path, "no such patient file in the data folder")
-    model = murmur.load(model_folder, device="cpu")
+    model = pipeline.load(murmur, model_folder, device="cpu")
     config = model.config
     name = target or "Present"
     if name not in murmur.CLASSES:
         raise DataError(model_folder, f"unknown class {name!r}; choose one of {murmur.CLASSES}")
     patient = read_patient(path)
     prepared = [
-        murmur.prepare(a, patient.frequency, config) for a in load_recordings(data, patient)
+        murmur.prepare_for(config, a, patient.frequency) for a in load_recordings(data, patient)
     ]
     probabilities, signals = murmur_maps(model, patient, prepared, murmur.CLASSES.index(name))
     window = round(config.window_seconds * config.frequency)
@@ -241,7 +244,7 @@ def draw_ecg(model_folder: Path, data: Path, item: str, out: Path, target: str |
     path = data / f"{item}.hea"
     if not path.is_file():
         raise DataError(path, "no such ECG header in the data folder")
-    model = ecg.load(model_folder, device="cpu")
+    model = pipeline.load(ecg, model_folder, device="cpu")
     header = read_header(path)
     signal = load_signal(path, header)
     run = partial(ecg.run_record, model, header, signal)

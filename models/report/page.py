@@ -32,16 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-import evaluate_model
 from models.core import storage
 from models.core.errors import DataError
 from models.core.progress import Progress, add_verbosity_options, verbosity
-from models.crossval import flat_scores, write_table
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.snomed import class_label
 from models.report import explain, plots
 from models.report.run_folders import Group, Run, find_run, read_groups
+from models.scoring.folders import evaluate
 from models.scoring.metrics import confusion_matrix, one_vs_rest
+from models.scoring.summary import flat_scores, write_table
 from models.tasks import murmur
 
 VALIDATION_LABELS = {
@@ -81,7 +81,7 @@ def score_table(report: Report) -> str:
     """The official summary scores of every part, then mean ± std over the parts; also written
     as ``scores.md`` and, like ``crossval.csv``, as ``scores.csv``."""
     rows = [
-        flat_scores(evaluate_model.evaluate(p.labels, report.run.outputs, report.run.year))
+        flat_scores(evaluate(p.labels, report.run.outputs, report.run.year))
         for p in report.run.parts
     ]
     summary = write_table(rows, report.folder / "scores.csv")

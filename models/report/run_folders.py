@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-import evaluate_model
 from models.core import storage
 from models.core.errors import DataError
 from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES, find_patient_files
@@ -29,6 +28,7 @@ from models.formats.physionet2016 import PCG2016_CLASSES, read_2016_reference
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.snomed import class_label
 from models.report.plots import ClassSeries
+from models.scoring import folders
 from models.scoring.metrics import compute_auc, one_positive
 
 
@@ -113,10 +113,10 @@ def read_groups(run: Run) -> tuple[list[Group], list[str], np.ndarray]:
     per_part = [label_files(run.task, part.labels) for part in run.parts]
     files = [path for paths in per_part for path in paths]
     part_of = np.repeat(np.arange(len(per_part)), [len(paths) for paths in per_part])
-    outputs = evaluate_model.matching_outputs(files, run.outputs)
+    outputs = folders.matching_outputs(files, run.outputs)
     items = [Path(path).stem for path in files]
     if run.task == "murmur":
-        murmur_labels, outcome_labels = evaluate_model.read_patient_labels(files)
+        murmur_labels, outcome_labels = folders.read_patient_labels(files)
         murmur, outcome, _ = read_patient_outputs(outputs)
         groups = [
             Group("Murmur", MURMUR_CLASSES, *_single_label_table(murmur_labels, murmur)),
@@ -128,7 +128,7 @@ def read_groups(run: Run) -> tuple[list[Group], list[str], np.ndarray]:
         decided = _single_label_table(_reference_labels(files), table)
         return [Group("Abnormal or normal", PCG2016_CLASSES, *decided)], items, part_of
     scoring = load_ecg_scoring(run.year)
-    labels, _ = evaluate_model.read_ecg_labels(files, scoring)
+    labels, _ = folders.read_ecg_labels(files, scoring)
     table, _ = read_ecg_outputs(outputs, scoring)
     names = tuple(class_label(code) for code in scoring.codes)
     return [Group("ECG", names, labels, table.binary, table.probabilities)], items, part_of
@@ -141,7 +141,7 @@ def label_files(task: str, folder: Path) -> list[Path]:
         return find_patient_files(folder)
     if task == "pcg2016":
         return [folder / f"{name}.wav" for name in read_2016_reference(folder)]
-    return [Path(path) for path in evaluate_model.find_headers(folder)]
+    return [Path(path) for path in folders.find_headers(folder)]
 
 
 def _reference_labels(recordings: list[Path]) -> np.ndarray:

@@ -1,5 +1,6 @@
-import sys
+"""``python -m models.synthetic murmur|ecg|pcg2016 OUT_DIR ...``; see ``cli`` for the options."""
 
-from models.synthetic import main
+from models.synthetic.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,177 +10,100 @@ to tune one decision threshold per class for the Challenge metric.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.core import distributed, storage
-from models.core.config import from_dict, to_dict
+from models.core.config import Checked, ConfigError, PositiveFloat, Range, Share
 from models.core.errors import DataError, check_samples
-from models.core.losses import LossConfig, build_multi_label
+from models.core.losses import LOSS_NAMES, LossConfig, build_multi_label
 from models.core.paths import inside_folder
-from models.core.signal import (
-    random_crop,
-    remove_baseline,
-    resample,
-    sliding_windows,
-    wavelet_denoise,
-)
-from models.core.thresholds import ThresholdSearch, tune_thresholds
-from models.core.training import (
-    Checkpointing,
-    TrainConfig,
-    fit,
-    minibatches,
-    pick_device,
-    seed_everything,
-    training_record,
-    training_run,
-)
+from models.core.signal import random_crop
+from models.core.training import TrainConfig, minibatches, seed_everything, training_record
+from models.core.training import fit as fit_network
+from models.core.windows import mean_over_windows
 from models.ecg.cache import CachedRecord, build_cache
+from models.ecg.decisions import ThresholdTuning, shared_threshold_score, tune_class_thresholds
 from models.ecg.networks import build_network
-from models.ecg.rhythm import NUM_RHYTHM, rhythm_features
+from models.ecg.prepare import (
+    Preprocessing,
+    drop_leads,
+    header_features,
+    metadata,
+    metadata_size,
+    prepare,
+    record_features,
+)
+from models.ecg.rhythm import rhythm_features
 from models.formats.scoring_tables import EcgScoring, load_ecg_scoring
 from models.formats.wfdb_ecg import (
-    LEAD_SETS,
     LEADS,
     EcgHeader,
     find_records,
     load_signal,
     parse_header,
     read_header,
-    select_leads,
     to_physical,
 )
-from models.scoring.metrics import challenge_metric
+from models.tasks.contract import Example, Log, Prediction, Thresholds, TrainedModel, TrainingRun
 
 TASK = "ecg"
 UNIT = "record"
-NUM_HEADER_FEATURES = 4
-VALIDATION_GRID = np.linspace(0.05, 0.95, 19)
+
+
+# The names of ``models.ecg.networks.NETWORKS``, spelled out so the configuration can check them.
+Network = Literal["resnet1d", "resnet-cwa", "resnet-gskip"]
 
 
 @dataclass
-class Preprocessing:
-    """Signal preparation, each step switchable; defaults of the class-wise-attention paper
-    (250 Hz, 1-s moving-average baseline, db4 wavelet denoising over 3 levels, soft threshold)."""
-
-    frequency: float = 250.0
-    remove_baseline: bool = True
-    baseline_seconds: float = 1.0
-    denoise: bool = True
-    wavelet: str = "db4"
-    wavelet_levels: int = 3
-    wavelet_mode: str = "soft"
-
-
-@dataclass
-class ThresholdTuning:
-    """Per-class thresholds: a shared threshold first, then one coordinate pass over classes.
-
-    A single Gaussian-process search over 26 thresholds needs far more trials than held-out
-    records can support; one 1-D search for the shared threshold, then a short 1-D search per
-    class that has positives among the held-out records (others keep the shared value, since
-    nothing there could tell them apart) stays within a few hundred cheap metric evaluations.
-    """
-
-    tune: bool = True
-    start: float = 0.5
-    shared_trials: int = 20
-    class_trials: int = 8
-    low: float = 0.02
-    high: float = 0.98
-
-
-@dataclass
-class EcgConfig:
+class EcgConfig(Checked):
     """ECG pipeline settings: preprocessing, crop length, network, loss, thresholds, training.
 
     ``resnet-gskip`` with the challenge loss is the default: it scored best of the two
     benchmarked pairs on both the real and the generated records (``bench/ecg.md``).
+    ``classes_year`` picks the scored classes of the 2020 or 2021 Challenge (the only two
+    scoring tables). ``lead_dropout`` is the share of training windows reduced to a smaller
+    lead set. ``loss`` must be a multi-label loss: a record may carry several diagnoses.
     """
 
-    network: str = "resnet-gskip"
-    classes_year: int = 2021
+    network: Network = "resnet-gskip"
+    classes_year: Literal[2020, 2021] = 2021
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    window_seconds: float = 10.0
+    window_seconds: PositiveFloat = 10.0
     rhythm_features: bool = True
-    lead_dropout: float = 0.3
-    validation_share: float = 0.2
+    lead_dropout: Annotated[float, Range(0, 1)] = 0.3
+    validation_share: Share = 0.2
     thresholds: ThresholdTuning = field(default_factory=ThresholdTuning)
     loss: LossConfig = field(default_factory=lambda: LossConfig(name="challenge"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, batch_size=32))
 
-
-def default_config() -> EcgConfig:
-    return EcgConfig()
-
-
-@dataclass
-class EcgModel:
-    """A trained ECG model ready to run on records.
-
-    ``training`` records how it was trained (epoch history, best epoch, threshold searches)
-    for reports; it is saved in ``model.json``.
-    """
-
-    config: EcgConfig
-    scoring: EcgScoring
-    network: nn.Module
-    thresholds: np.ndarray
-    device: torch.device
-    training: dict[str, Any] = field(default_factory=dict)
+    def check(self) -> None:
+        multi = LOSS_NAMES["multi"]
+        if self.loss.name not in multi:
+            raise ConfigError(
+                "loss.name",
+                f"{{field}} {self.loss.name!r} is a single-label loss; the ECG task needs a "
+                f"multi-label one: {', '.join(multi)}",
+            )
 
 
-def header_features(header: EcgHeader) -> np.ndarray:
-    """Age (scaled, 0 when unknown), an unknown-age flag and sex one-hot."""
-    missing = math.isnan(header.age)
-    return np.array(
-        [
-            0.0 if missing else header.age / 100.0,
-            float(missing),
-            float(header.sex == "Male"),
-            float(header.sex == "Female"),
-        ],
-        dtype=np.float32,
-    )
+CONFIG = EcgConfig
 
 
-def prepare(signal: np.ndarray, header: EcgHeader, settings: Preprocessing) -> np.ndarray:
-    """Millivolt signal → the 12 kit leads at the model rate, baseline removed, denoised."""
-    signal = np.nan_to_num(signal.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    signal = select_leads(signal, header.leads, LEADS, fill_missing=True)
-    signal = resample(signal, header.frequency, settings.frequency)
-    if settings.remove_baseline:
-        signal = remove_baseline(signal, settings.frequency, settings.baseline_seconds)
-    if settings.denoise:
-        signal = wavelet_denoise(
-            signal, settings.wavelet, settings.wavelet_levels, settings.wavelet_mode
-        )
-    return signal
+@cache
+def scoring_of(year: int) -> EcgScoring:
+    """The official classes and weights of ``year``, read once per process."""
+    return load_ecg_scoring(year)
 
 
-def record_features(
-    prepared: np.ndarray, header: EcgHeader, settings: Preprocessing
-) -> tuple[np.ndarray, np.ndarray]:
-    """Header features and rhythm features of a prepared record (what the cache stores)."""
-    return header_features(header), rhythm_features(prepared, settings.frequency)
-
-
-def metadata_size(config: EcgConfig) -> int:
-    return NUM_HEADER_FEATURES + (NUM_RHYTHM if config.rhythm_features else 0)
-
-
-def metadata(header_part: np.ndarray, rhythm_part: np.ndarray, config: EcgConfig) -> np.ndarray:
-    """The network's metadata input: header features, then rhythm features when enabled."""
-    parts = [header_part, rhythm_part] if config.rhythm_features else [header_part]
-    return np.concatenate(parts).astype(np.float32)
+def classes(config: EcgConfig) -> list[str]:
+    return list(scoring_of(config.classes_year).codes)
 
 
 def label_vector(codes: tuple[str, ...], scoring: EcgScoring) -> np.ndarray:
@@ -210,7 +133,7 @@ def item_files(path: Path) -> list[Path]:
 
 def stratum(path: Path) -> str:
     """The label folds are balanced on: the record's first scored diagnosis, if any."""
-    scoring = load_ecg_scoring(EcgConfig().classes_year)
+    scoring = scoring_of(EcgConfig().classes_year)
     classes = [scoring.class_of(code) for code in read_header(path).dx]
     scored = sorted(index for index in classes if index is not None)
     return scoring.codes[scored[0]] if scored else "unscored"
@@ -231,129 +154,58 @@ def cache_records(folder: str | Path, config: EcgConfig, log) -> list[CachedReco
     )
 
 
-def drop_leads(windows: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
-    """Zero all but one of the 2021 reduced lead sets in a random share of the windows.
-
-    Training this way lets one model serve 12, 6, 4, 3 and 2 leads: absent leads read as zeros.
-    """
-    sets = [LEAD_SETS[size] for size in sorted(LEAD_SETS) if size != len(LEADS)]
-    for row in np.flatnonzero(rng.random(len(windows)) < probability):
-        kept = sets[int(rng.integers(len(sets)))]
-        mask = np.array([lead not in kept for lead in LEADS])
-        windows[row, mask] = 0.0
-    return windows
-
-
-def split_validation(count: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded (fitting, held-out) record indices; nothing is held out below five records."""
-    order = np.random.default_rng(seed).permutation(count)
-    held = round(count * share) if count >= 5 else 0
-    return np.sort(order[held:]), np.sort(order[:held])
+def load_training(folder: str | Path, config: EcgConfig, log: Log) -> list[Example]:
+    """Every record of ``folder``, prepared and cached, with its first scored class as the
+    hold-out stratum (``unscored`` for records with none)."""
+    scoring = scoring_of(config.classes_year)
+    examples = []
+    for record in cache_records(folder, config, log):
+        scored = sorted(i for i in (scoring.class_of(code) for code in record.dx) if i is not None)
+        stratum = scoring.codes[scored[0]] if scored else "unscored"
+        examples.append(Example(record.name, (stratum,), record))
+    return examples
 
 
-def build(config: EcgConfig, scoring: EcgScoring) -> nn.Module:
+def build(config: EcgConfig) -> nn.Module:
     return build_network(
         config.network,
-        num_outputs=len(scoring.classes),
-        num_metadata=metadata_size(config),
+        num_outputs=len(classes(config)),
+        num_metadata=metadata_size(config.rhythm_features),
         num_leads=len(LEADS),
     )
+
+
+def saved_part(network: nn.Module) -> nn.Module:
+    return network
 
 
 def window_length(config: EcgConfig) -> int:
     return round(config.window_seconds * config.preprocessing.frequency)
 
 
-@torch.no_grad()
 def record_probabilities(
-    network: nn.Module,
-    signal: np.ndarray,
-    features: np.ndarray,
-    window: int,
-    device: torch.device,
-    batch_size: int = 64,
+    network: nn.Module, signal: np.ndarray, features: np.ndarray, config: EcgConfig, device
 ) -> np.ndarray:
-    """Mean sigmoid output over half-overlapping windows of one prepared record."""
-    windows = sliding_windows(signal, window, window // 2)
+    """Mean sigmoid output over the half-overlapping windows of one prepared record."""
     extra = torch.from_numpy(features).to(device)
-    total = None
-    for start in range(0, len(windows), batch_size):
-        chunk = torch.from_numpy(np.asarray(windows[start : start + batch_size], np.float32))
-        logits = network(chunk.to(device), extra.expand(len(chunk), -1))
-        part = torch.sigmoid(logits).sum(dim=0)
-        total = part if total is None else total + part
-    return (total / len(windows)).cpu().numpy()
 
+    def score(windows: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(network(windows, extra.expand(len(windows), -1)))
 
-def shared_threshold_score(
-    labels: np.ndarray, probabilities: np.ndarray, scoring: EcgScoring
-) -> float:
-    """Best Challenge metric over a grid of one threshold for all classes: how good the
-    probabilities are before per-class tuning (the early-stopping score)."""
-    return max(
-        challenge_metric(labels, probabilities >= value, scoring.weights, scoring.normal_index)
-        for value in VALIDATION_GRID
-    )
-
-
-def tune_class_thresholds(
-    labels: np.ndarray,
-    probabilities: np.ndarray,
-    scoring: EcgScoring,
-    settings: ThresholdTuning,
-    seed: int,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Shared threshold by GP search, then one GP coordinate pass over classes with positives.
-
-    Each search starts from the current thresholds, which :func:`tune_thresholds` evaluates
-    first, so no step lowers the held-out Challenge metric. Also returns every search's trials,
-    for the report's threshold plots.
-    """
-    thresholds = np.full(labels.shape[1], settings.start)
-
-    def score(candidate: np.ndarray) -> float:
-        outputs = probabilities >= candidate
-        return challenge_metric(labels, outputs, scoring.weights, scoring.normal_index)
-
-    def search(trials: int, offset: int) -> ThresholdSearch:
-        return ThresholdSearch(trials, settings.low, settings.high, seed + offset)
-
-    shared = tune_thresholds(
-        lambda value: score(np.full(labels.shape[1], value[0])),
-        [settings.start],
-        search(settings.shared_trials, 0),
-    )
-    thresholds[:] = shared.thresholds[0]
-    searches = {"shared": shared.record(["all classes"], "challenge metric")}
-    for index in np.argsort(-labels.sum(axis=0)):
-        if not labels[:, index].any():
-            continue
-
-        def class_score(value: np.ndarray, index: int = index) -> float:
-            candidate = thresholds.copy()
-            candidate[index] = value[0]
-            return score(candidate)
-
-        result = tune_thresholds(
-            class_score, [thresholds[index]], search(settings.class_trials, int(index) + 1)
-        )
-        thresholds[index] = result.thresholds[0]
-        code = scoring.codes[index]
-        searches[f"class {code}"] = result.record([code], "challenge metric")
-    return thresholds, searches
+    return mean_over_windows(score, signal, window_length(config), device)
 
 
 def held_out_probabilities(
     network: nn.Module, records: list[CachedRecord], config: EcgConfig, device: torch.device
 ) -> np.ndarray:
-    window = window_length(config)
+    network.eval()
     return np.stack(
         [
             record_probabilities(
                 network,
                 record.signal(),
-                metadata(record.header_features, record.rhythm_features, config),
-                window,
+                metadata(record.header_features, record.rhythm_features, config.rhythm_features),
+                config,
                 device,
             )
             for record in records
@@ -361,135 +213,81 @@ def held_out_probabilities(
     )
 
 
-def train(
-    data_folder: str | Path,
-    model_folder: str | Path,
-    config: EcgConfig | None = None,
-    verbose: int = 1,
-    device: str | None = None,
-    resume: bool = False,
-) -> EcgModel:
-    """Train on the records of ``data_folder`` (minus the held-out share) and save the model.
-
-    Checkpoints go to ``model_folder`` each epoch; ``resume`` continues a killed run.
-    """
-    config = config or default_config()
-    with training_run(model_folder, device, verbose) as (chosen_device, log):
-        records = distributed.main_first(lambda: cache_records(data_folder, config, log))
-        model = train_records(
-            records,
-            config,
-            chosen_device,
-            log,
-            storage.checkpoint_path(model_folder),
-            resume,
-        )
-        if distributed.is_main():
-            save(model, model_folder)
-    return model
-
-
-def train_records(
-    records: list[CachedRecord],
-    config: EcgConfig,
-    device: torch.device,
-    log,
-    checkpoint_path: Path | None = None,
-    resume: bool = False,
-) -> EcgModel:
-    """Fit on part of ``records``; keep the best epoch and tune thresholds on the rest."""
-    scoring = load_ecg_scoring(config.classes_year)
+def fit(
+    training: list[Example], validation: list[Example], config: EcgConfig, run: TrainingRun
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Fit on random crops of the training records (reduced lead sets zeroed at random),
+    keeping the epoch with the best held-out Challenge metric at one shared threshold."""
+    scoring = scoring_of(config.classes_year)
+    records = [example.item for example in training]
+    held = [example.item for example in validation]
     labels = np.stack([label_vector(record.dx, scoring) for record in records])
+    held_labels = np.stack([label_vector(record.dx, scoring) for record in held])
     extras = np.stack(
-        [metadata(record.header_features, record.rhythm_features, config) for record in records]
+        [
+            metadata(record.header_features, record.rhythm_features, config.rhythm_features)
+            for record in records
+        ]
     )
-    fitting, held = split_validation(len(records), config.validation_share, config.train.seed)
     window = window_length(config)
-    log(
-        f"training {config.network} on {len(fitting)} records ({len(held)} held out), "
-        f"{len(scoring.classes)} classes"
-    )
+    run.log(f"{config.network}: {len(scoring.classes)} classes")
 
     def batches(rng: np.random.Generator) -> Iterator:
-        for batch in minibatches(len(fitting), config.train.batch_size, rng):
-            chosen = fitting[batch]
-            crops = [random_crop(records[i].signal(), window, rng) for i in chosen]
+        for batch in minibatches(len(records), config.train.batch_size, rng):
+            crops = [random_crop(records[i].signal(), window, rng) for i in batch]
             windows = drop_leads(np.stack(crops).astype(np.float32), config.lead_dropout, rng)
             yield (
-                (torch.from_numpy(windows), torch.from_numpy(extras[chosen])),
-                torch.from_numpy(labels[chosen]),
+                (torch.from_numpy(windows), torch.from_numpy(extras[batch])),
+                torch.from_numpy(labels[batch]),
             )
 
-    held_records = [records[i] for i in held]
     seed_everything(config.train.seed)  # the initial weights are part of the run
-    network = build(config, scoring)
+    network = build(config)
 
     def validate(trained: nn.Module) -> float:
-        probabilities = held_out_probabilities(trained, held_records, config, device)
-        return shared_threshold_score(labels[held], probabilities, scoring)
+        probabilities = held_out_probabilities(trained, held, config, run.device)
+        return shared_threshold_score(held_labels, probabilities, scoring)
 
     loss = build_multi_label(
         config.loss,
-        labels[fitting].sum(axis=0),
-        len(fitting),
+        labels.sum(axis=0),
+        len(records),
         np.array(scoring.weights),
         scoring.normal_index,
     )
-    identity = {"config": to_dict(config), "records": [record.name for record in records]}
-    history = fit(
+    history = fit_network(
         network,
         batches,
         loss,
         config.train,
-        device,
-        validate=validate if len(held) else None,
-        log=log,
-        checkpoint=checkpoint_path and Checkpointing(checkpoint_path, resume, identity),
+        run.device,
+        validate=validate,
+        log=run.log,
+        checkpoint=run.checkpoint(),
     )
-    model = EcgModel(
-        config,
-        scoring,
-        network,
-        np.full(len(scoring.classes), config.thresholds.start),
-        device,
-        training_record(history),
+    return network, training_record(history)
+
+
+def tune(
+    network: nn.Module, validation: list[Example], config: EcgConfig, run: TrainingRun
+) -> tuple[Thresholds, dict[str, Any]]:
+    """One threshold per class for the Challenge metric (or the start value for all)."""
+    scoring = scoring_of(config.classes_year)
+    start = np.full(len(scoring.classes), config.thresholds.start)
+    if not config.thresholds.tune:
+        return {"classes": start}, {}
+    held = [example.item for example in validation]
+    labels = np.stack([label_vector(record.dx, scoring) for record in held])
+    probabilities = held_out_probabilities(network, held, config, run.device)
+    thresholds, searches = tune_class_thresholds(
+        labels, probabilities, scoring, config.thresholds, config.train.seed
     )
-    if config.thresholds.tune and len(held) and distributed.is_main():
-        probabilities = held_out_probabilities(network, held_records, config, device)
-        model.thresholds, model.training["threshold_search"] = tune_class_thresholds(
-            labels[held], probabilities, scoring, config.thresholds, config.train.seed
-        )
-        log(f"thresholds tuned on {len(held)} held-out records")
-    return model
-
-
-def save(model: EcgModel, model_folder: str | Path) -> None:
-    storage.save_model(
-        model_folder,
-        TASK,
-        {
-            "config": to_dict(model.config),
-            "classes": model.scoring.codes,
-            "thresholds": model.thresholds.tolist(),
-            **model.training,
-        },
-        model.network.state_dict(),
-    )
-
-
-def load(model_folder: str | Path, device: str | None = None) -> EcgModel:
-    metadata_file = storage.read_metadata(model_folder)
-    config = from_dict(EcgConfig, metadata_file["config"])
-    scoring = load_ecg_scoring(config.classes_year)
-    network = build(config, scoring)
-    network.load_state_dict(storage.read_weights(model_folder))
-    chosen = pick_device(device)
-    thresholds = np.asarray(metadata_file["thresholds"], dtype=float)
-    return EcgModel(config, scoring, network.to(chosen).eval(), thresholds, chosen)
+    run.log(f"thresholds tuned on {len(held)} held-out records")
+    return {"classes": thresholds}, searches
 
 
 def run_record(
-    model: EcgModel, header: EcgHeader, signal: np.ndarray
+    model: TrainedModel, header: EcgHeader, signal: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Classes, binary labels and probabilities for one record given in millivolts."""
     config = model.config
@@ -499,16 +297,15 @@ def run_record(
         if config.rhythm_features
         else np.zeros(0, dtype=np.float32)
     )
-    features = metadata(header_features(header), rhythm, config)
-    probabilities = record_probabilities(
-        model.network, prepared, features, window_length(config), model.device
-    )
-    labels = (probabilities >= model.thresholds).astype(int)
-    return model.scoring.codes, labels, probabilities
+    features = metadata(header_features(header), rhythm, config.rhythm_features)
+    model.network.eval()
+    probabilities = record_probabilities(model.network, prepared, features, config, model.device)
+    labels = (probabilities >= model.thresholds["classes"]).astype(int)
+    return classes(config), labels, probabilities
 
 
 def run_text(
-    model: EcgModel, header_text: str, recording: np.ndarray
+    model: TrainedModel, header_text: str, recording: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The 2020/2021 templates' entry point: header text and the digital ``val`` matrix."""
     header = parse_header(header_text)
@@ -517,7 +314,7 @@ def run_text(
     return run_record(model, header, signal)
 
 
-def predict_file(model: EcgModel, path: Path) -> tuple[str, list[str], np.ndarray, np.ndarray]:
+def predict_file(model: TrainedModel, path: Path) -> Prediction:
     """Load one record and run the model: (record name, classes, labels, probabilities)."""
     header = read_header(path)
     classes, labels, probabilities = run_record(model, header, load_signal(path, header))

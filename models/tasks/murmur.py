@@ -1,58 +1,39 @@
 """The 2022 murmur task: one murmur (Present/Unknown/Absent) and outcome decision per patient.
 
-Each recording is band-limited and standardised; the network sees random fixed-length windows as
-log-mel spectrograms in training and every window at inference. Two ways to reach one decision
-per patient (``patient_input``): ``"recordings"`` scores each recording and combines them
-(Present from the most suspicious location, since one location with a murmur makes the patient
-Present); ``"concatenated"`` joins a patient's recordings into one signal with the patient's
-labels, as the asymmetric-loss paper does.
+The network sees random fixed-length windows of the prepared recordings in training and every
+window at inference (``models.pcg.murmur_net``). Two ways to reach one decision per patient
+(``patient_input``): ``"recordings"`` scores each recording and combines them (Present from the
+most suspicious location); ``"concatenated"`` joins a patient's recordings into one signal with
+the patient's labels, as the asymmetric-loss paper does.
 
-The training subset's class balance is not the population's, so the population prevalence is a
-setting (``prior``): training draws patients with weights that rake the training labels to it,
-and the decision thresholds are tuned on held-out patients reweighted to it.
-
-``train`` keeps a stratified, seeded share of the patients (``validation_share``) out of
-training: the epoch scoring best on it is kept (early stopping on the prior-weighted murmur
-weighted accuracy), and the thresholds are tuned on its predictions by Bayesian optimisation,
-maximising the murmur weighted accuracy and minimising the outcome cost of ``models.metrics``.
-The saved network is the one trained without the validation patients (no refit on all of
-them), so the thresholds belong to exactly the network that uses them.
+Training draws patients towards the configured class prior (``models.pcg.prior``). The held-out
+patients pick the epoch (the prior-weighted murmur weighted accuracy of threshold-free
+decisions) and then the thresholds, tuned by Bayesian optimisation for the murmur weighted
+accuracy and the outcome cost. The saved network is the one trained without them, so the
+thresholds belong to exactly the network that uses them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
 
-from models.core import distributed, storage
-from models.core.config import from_dict, to_dict
+from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt, Share, validate
 from models.core.errors import DataError
-from models.core.losses import Loss, LossConfig, build_single_label
+from models.core.losses import LOSS_NAMES, Loss, LossConfig, build_single_label
 from models.core.progress import Progress, level_of
-from models.core.signal import LogMel, bandpass, random_crop, resample, sliding_windows, standardise
-from models.core.thresholds import ThresholdSearch, tune_thresholds
-from models.core.training import (
-    Checkpointing,
-    TrainConfig,
-    fit,
-    minibatches,
-    pick_device,
-    seed_everything,
-    training_record,
-    training_run,
-)
-from models.formats.audio import as_audio
+from models.core.signal import random_crop
+from models.core.thresholds import ThresholdSearch
+from models.core.training import TrainConfig, minibatches, seed_everything, training_record
+from models.core.training import fit as fit_network
+from models.core.windows import mean_over_windows
 from models.formats.circor import (
-    AGE_GROUPS,
     MURMUR_CLASSES,
     OUTCOME_CLASSES,
     Patient,
@@ -62,125 +43,84 @@ from models.formats.circor import (
     read_patient,
     recording_path,
 )
-from models.pcg.features import SpecAugmentConfig, spec_augment
-from models.pcg.networks import build_network
-from models.scoring.metrics import MURMUR_WEIGHTS, OUTCOME_REFERRED, cost, weighted_accuracy
+from models.pcg.features import SpecAugmentConfig
+from models.pcg.front_end import check_band
+from models.pcg.murmur_net import (
+    CLASSES,
+    MURMURS,
+    MurmurNet,
+    patient_features,
+    patient_probabilities,
+    prepare,
+    recording_targets,
+)
+from models.pcg.prior import (
+    DEFAULT_THRESHOLDS,
+    PriorConfig,
+    Thresholds,
+    cost_sensitive_murmur,
+    decide,
+    murmur_objective,
+    prior_weights,
+)
+from models.pcg.prior import tune as tune_for_prior
+from models.tasks.contract import Example, Log, Prediction, TrainedModel, TrainingRun
 
 TASK = "murmur"
 UNIT = "patient"
-CLASSES = MURMUR_CLASSES + OUTCOME_CLASSES
-MURMURS = len(MURMUR_CLASSES)
-NUM_METADATA = len(AGE_GROUPS) + 6
-PATIENT_INPUTS = ("recordings", "concatenated")
-SAMPLINGS = ("prior", "balanced", "none")
-DECISIONS = ("tuned", "argmax")
-REPLICATION = 20
+# The names of ``models.pcg.networks.NETWORKS``, spelled out so the configuration can check them.
+Network = Literal["cnn4", "cnn-attention", "rnn-attention"]
+PatientInput = Literal["recordings", "concatenated"]
+Sampling = Literal["prior", "balanced", "none"]
+Decision = Literal["tuned", "argmax"]
+PATIENT_INPUTS: tuple[str, ...] = get_args(PatientInput)
+SAMPLINGS: tuple[str, ...] = get_args(Sampling)
+DECISIONS: tuple[str, ...] = get_args(Decision)
 
 
 @dataclass
-class PriorConfig:
-    """Population class counts: the full public CirCor release (942 patients).
-
-    Murmur Present 179, Unknown 68, Absent 695; outcome Abnormal 456, Normal 486. The hidden
-    test set is close to these; set them to the population a model will screen.
-    """
-
-    murmur: tuple[float, float, float] = (179.0, 68.0, 695.0)
-    outcome: tuple[float, float] = (456.0, 486.0)
-
-
-@dataclass
-class MurmurConfig:
+class MurmurConfig(Checked):
     """Settings of the murmur pipeline; defaults are the best measured in ``bench/murmur.md``.
 
     ``widths`` overrides the network's layer widths (empty: the paper's widths). ``sampling``:
     ``prior`` draws training items so the classes follow ``prior``, ``balanced`` upsamples every
     murmur class to the same share, ``none`` takes each item once per epoch. ``decision``:
-    ``tuned`` thresholds or plain ``argmax``.
+    ``tuned`` thresholds or plain ``argmax``. The settings are checked when built: ``band_hz``
+    must rise and stay below the Nyquist frequency of ``frequency`` (the band-pass filter and
+    the mel bands are built from it), and ``loss`` must be a single-label loss, since both
+    heads (murmur, outcome) pick one class.
     """
 
-    network: str = "cnn4"
-    widths: tuple[int, ...] = ()
-    patient_input: str = "recordings"
-    frequency: float = 4000.0
+    network: Network = "cnn4"
+    widths: tuple[PositiveInt, ...] = ()
+    patient_input: PatientInput = "recordings"
+    frequency: PositiveFloat = 4000.0
     band_hz: tuple[float, float] = (25.0, 800.0)
-    window_seconds: float = 4.0
-    n_fft: int = 256
-    hop: int = 128
-    n_mels: int = 64
+    window_seconds: PositiveFloat = 4.0
+    n_fft: PositiveInt = 256
+    hop: PositiveInt = 128
+    n_mels: PositiveInt = 64
     loss: LossConfig = field(default_factory=lambda: LossConfig(name="asl"))
-    sampling: str = "prior"
+    sampling: Sampling = "prior"
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
-    validation_share: float = 0.2
-    decision: str = "tuned"
-    threshold_trials: int = 25
+    validation_share: Share = 0.2
+    decision: Decision = "tuned"
+    threshold_trials: PositiveInt = 25
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=15, batch_size=32))
 
-
-def default_config() -> MurmurConfig:
-    return MurmurConfig()
-
-
-def check_config(config: MurmurConfig) -> None:
-    """Reject unknown choices before any data is loaded."""
-    for value, allowed, name in (
-        (config.patient_input, PATIENT_INPUTS, "patient_input"),
-        (config.sampling, SAMPLINGS, "sampling"),
-        (config.decision, DECISIONS, "decision"),
-    ):
-        if value not in allowed:
-            raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+    def check(self) -> None:
+        check_band(self.band_hz, self.frequency)
+        single = LOSS_NAMES["single"]
+        if self.loss.name not in single:
+            raise ConfigError(
+                "loss.name",
+                f"{{field}} {self.loss.name!r} is a multi-label loss; the murmur task needs a "
+                f"single-label one: {', '.join(single)}",
+            )
 
 
-class MurmurNet(nn.Module):
-    """Waveform windows → per-example standardised log-mel spectrograms → network logits."""
-
-    def __init__(self, config: MurmurConfig) -> None:
-        super().__init__()
-        low, high = config.band_hz
-        self.spectrogram = LogMel(
-            config.frequency, config.n_fft, config.hop, config.n_mels, low, high
-        )
-        options = {"widths": config.widths} if config.widths else {}
-        if config.network == "rnn-attention":
-            options["num_mels"] = config.n_mels
-        self.body = build_network(
-            config.network, num_outputs=len(CLASSES), num_metadata=NUM_METADATA, **options
-        )
-        self.augment = config.spec_augment
-
-    def forward(self, waveform: torch.Tensor, metadata: torch.Tensor) -> torch.Tensor:
-        spectrogram = self.spectrogram(waveform)
-        mean = spectrogram.mean(dim=(1, 2), keepdim=True)
-        std = spectrogram.std(dim=(1, 2), keepdim=True).clamp_min(1e-5)
-        spectrogram = (spectrogram - mean) / std
-        if self.training and self.augment.enabled:
-            spectrogram = spec_augment(spectrogram, self.augment)
-        return self.body(spectrogram, metadata)
-
-
-@dataclass
-class Thresholds:
-    """Decision thresholds: murmur (Present, Unknown) in order of precedence, outcome Abnormal."""
-
-    murmur: tuple[float, float] = (0.5, 0.5)
-    outcome: tuple[float] = (0.5,)
-
-
-@dataclass
-class MurmurModel:
-    """A trained murmur model ready to run on patients.
-
-    ``training`` records how it was trained (epoch history, best epoch, threshold searches)
-    for reports; it is saved in ``model.json``.
-    """
-
-    config: MurmurConfig
-    network: MurmurNet
-    device: torch.device
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    training: dict[str, Any] = field(default_factory=dict)
+CONFIG = MurmurConfig
 
 
 @dataclass
@@ -196,48 +136,6 @@ class LoadedPatient:
             MURMUR_CLASSES.index(self.patient.murmur),
             OUTCOME_CLASSES.index(self.patient.outcome),
         )
-
-
-def patient_features(patient: Patient) -> np.ndarray:
-    """Age group one-hot, sex, height, weight, pregnancy and missing flags, near unit scale."""
-    features = np.zeros(NUM_METADATA, dtype=np.float32)
-    if patient.age is not None:
-        features[AGE_GROUPS.index(patient.age)] = 1.0
-    base = len(AGE_GROUPS)
-    features[base] = 1.0 if patient.sex == "Female" else 0.0
-    features[base + 1] = 0.0 if math.isnan(patient.height) else patient.height / 100.0
-    features[base + 2] = 0.0 if math.isnan(patient.weight) else patient.weight / 25.0
-    features[base + 3] = float(math.isnan(patient.height))
-    features[base + 4] = float(math.isnan(patient.weight))
-    features[base + 5] = 1.0 if patient.pregnant else 0.0
-    return features
-
-
-def prepare(recording: np.ndarray, frequency: float, config: MurmurConfig) -> np.ndarray:
-    """Resample to the model rate, band-limit to the heart-sound band and standardise."""
-    audio = resample(as_audio(recording), frequency, config.frequency)
-    audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
-    return standardise(bandpass(audio, config.frequency, *config.band_hz))
-
-
-def recording_targets(patient: Patient) -> list[tuple[int, int]]:
-    """(murmur, outcome) class index per recording.
-
-    A Present patient's murmur is heard at the listed locations only, so the other locations are
-    taught as Absent; the patient decision takes the most suspicious location back.
-    """
-    outcome = OUTCOME_CLASSES.index(patient.outcome)
-    targets = []
-    for location in patient.locations:
-        murmur = patient.murmur
-        if (
-            murmur == "Present"
-            and patient.murmur_locations
-            and location not in patient.murmur_locations
-        ):
-            murmur = "Absent"
-        targets.append((MURMUR_CLASSES.index(murmur), outcome))
-    return targets
 
 
 def write_labels(items: list[Path], folder: Path) -> None:
@@ -260,6 +158,14 @@ def stratum(path: Path) -> str:
     return str(read_patient(path).murmur)
 
 
+def classes(config: MurmurConfig) -> list[str]:
+    return list(CLASSES)
+
+
+def prepare_for(config: MurmurConfig, recording: np.ndarray, frequency: float) -> np.ndarray:
+    return prepare(recording, frequency, config.frequency, config.band_hz)
+
+
 def load_patients(folder: str | Path, config: MurmurConfig, log) -> list[LoadedPatient]:
     """Every labelled patient of ``folder`` with its recordings prepared for the network."""
     files = find_patient_files(folder)
@@ -274,7 +180,9 @@ def load_patients(folder: str | Path, config: MurmurConfig, log) -> list[LoadedP
                 raise DataError(path, "training needs #Murmur and #Outcome labels")
             recordings = load_recordings(folder, patient)
             loaded.append(
-                LoadedPatient(patient, [prepare(a, patient.frequency, config) for a in recordings])
+                LoadedPatient(
+                    patient, [prepare_for(config, a, patient.frequency) for a in recordings]
+                )
             )
             progress.advance()
         progress.finish(
@@ -283,23 +191,16 @@ def load_patients(folder: str | Path, config: MurmurConfig, log) -> list[LoadedP
     return loaded
 
 
-def prior_weights(labels: np.ndarray, prior: PriorConfig, iterations: int = 50) -> np.ndarray:
-    """Patient weights (mean 1) whose weighted murmur and outcome shares match ``prior``.
+def load_training(folder: str | Path, config: MurmurConfig, log: Log) -> list[Example]:
+    # Checked again: fields set one by one after the configuration was built bypass the check.
+    validate(config)
+    return [example_of(patient) for patient in load_patients(folder, config, log)]
 
-    Iterative proportional fitting (raking) over ``labels`` (patients, 2): the murmur-outcome
-    association of the data is kept, only the two marginal prevalences are moved. A class the
-    data lack cannot be matched and is left out of the target.
-    """
-    weights = np.ones(len(labels))
-    targets = [np.asarray(prior.murmur, dtype=float), np.asarray(prior.outcome, dtype=float)]
-    for _ in range(iterations):
-        for column, target in enumerate(targets):
-            shares = np.bincount(labels[:, column], weights, minlength=len(target))
-            present = shares > 0
-            wanted = target * present / (target * present).sum() * weights.sum()
-            factors = np.divide(wanted, shares, out=np.ones_like(wanted), where=present)
-            weights = weights * factors[labels[:, column]]
-    return weights / weights.mean()
+
+def example_of(loaded: LoadedPatient) -> Example:
+    """A patient as the pipeline trains on it, with murmur and outcome as hold-out strata."""
+    patient = loaded.patient
+    return Example(patient.patient_id, (patient.murmur, patient.outcome), loaded)
 
 
 def sampling_weights(labels: np.ndarray, config: MurmurConfig) -> np.ndarray:
@@ -310,16 +211,6 @@ def sampling_weights(labels: np.ndarray, config: MurmurConfig) -> np.ndarray:
         counts = np.bincount(labels[:, 0], minlength=MURMURS)
         return 1.0 / counts[labels[:, 0]]
     return np.ones(len(labels))
-
-
-def replicate(weights: np.ndarray, resolution: int = REPLICATION) -> np.ndarray:
-    """Indices repeating each item in proportion to its weight (mean weight → ``resolution``).
-
-    Scoring a replicated set with the official functions gives their weighted value, so the
-    prior-weighted objectives use exactly the evaluator's code.
-    """
-    counts = np.maximum(np.round(weights / weights.mean() * resolution), 1).astype(int)
-    return np.repeat(np.arange(len(weights)), counts)
 
 
 @dataclass
@@ -390,271 +281,129 @@ def two_task_loss(items: Items, config: LossConfig) -> Loss:
     return combined
 
 
-def split_patients(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation patient indices, stratified by murmur and outcome when possible.
-
-    Strata too small to split fall back to the murmur class alone, then to a plain shuffle.
-    """
-    indices = np.arange(len(labels))
-    for strata in (labels[:, 0] * 2 + labels[:, 1], labels[:, 0], None):
-        try:
-            return tuple(
-                train_test_split(indices, test_size=share, random_state=seed, stratify=strata)
-            )
-        except ValueError:
-            continue
-    raise DataError("<training set>", f"{len(labels)} patients are too few to hold some out")
-
-
-def train_patients(
-    patients: list[LoadedPatient],
-    config: MurmurConfig,
-    device: torch.device,
-    log,
-    checkpoint_path: Path | None = None,
-    resume: bool = False,
-) -> MurmurModel:
-    """Fit on part of ``patients``; stop early and tune the thresholds on the held-out rest.
-
-    With ``checkpoint_path`` every epoch is checkpointed there and ``resume`` continues from it.
-    Under ``torchrun`` the returned model of every process but the main one is untuned.
-    """
-    check_config(config)
-    labels = np.array([p.labels for p in patients])
-    fit_part, held_out = split_patients(labels, config.validation_share, config.train.seed)
-    items = build_items([patients[i] for i in fit_part], config)
-    validation = [patients[i] for i in held_out]
+def fit(
+    training: list[Example], validation: list[Example], config: MurmurConfig, run: TrainingRun
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Fit on the training patients, keeping the epoch whose threshold-free decisions score
+    best on the held-out ones (prior-weighted murmur weighted accuracy)."""
+    items = build_items([example.item for example in training], config)
+    held = [example.item for example in validation]
+    labels = np.array([patient.labels for patient in held])
     seed_everything(config.train.seed)  # the initial weights are part of the run
-    network = MurmurNet(config)
-    model = MurmurModel(config, network, device)
-    log(
-        f"training {config.network} on {len(items.signals)} items of {len(fit_part)} patients, "
-        f"validating on {len(held_out)}"
-    )
+    network = build(config)
+    run.log(f"{config.network}: {len(items.signals)} training items")
+    score = murmur_objective(labels, config.prior)
 
     def validate(_: nn.Module) -> float:
-        probabilities = np.stack([run_loaded(model, p) for p in validation])
-        return murmur_objective(labels[held_out], config.prior)(
-            cost_sensitive_murmur(probabilities)
+        return score(
+            cost_sensitive_murmur(held_out_probabilities(network, held, config, run.device))
         )
 
-    identity = {"config": to_dict(config), "patients": [p.patient.patient_id for p in patients]}
-    history = fit(
+    history = fit_network(
         network,
         epoch_batches(items, config),
         two_task_loss(items, config.loss),
         config.train,
-        device,
+        run.device,
         validate=validate,
-        log=log,
-        checkpoint=checkpoint_path and Checkpointing(checkpoint_path, resume, identity),
+        log=run.log,
+        checkpoint=run.checkpoint(),
     )
-    model.training = training_record(history)
-    if config.decision == "tuned" and distributed.is_main():
-        probabilities = np.stack([run_loaded(model, p) for p in validation])
-        model.thresholds, model.training["threshold_search"] = tune(
-            probabilities, labels[held_out], config, log
-        )
-    return model
-
-
-def train(
-    data_folder: str | Path,
-    model_folder: str | Path,
-    config: MurmurConfig | None = None,
-    verbose: int = 1,
-    device: str | None = None,
-    resume: bool = False,
-) -> MurmurModel:
-    """Train on every labelled patient of ``data_folder`` and save to ``model_folder``.
-
-    Checkpoints go to ``model_folder`` each epoch; ``resume`` continues a killed run.
-    """
-    config = config or MurmurConfig()
-    check_config(config)
-    with training_run(model_folder, device, verbose) as (chosen, log):
-        patients = load_patients(data_folder, config, log)
-        model = train_patients(
-            patients, config, chosen, log, storage.checkpoint_path(model_folder), resume
-        )
-        if distributed.is_main():
-            save(model, model_folder)
-    return model
-
-
-def save(model: MurmurModel, model_folder: str | Path) -> None:
-    storage.save_model(
-        model_folder,
-        TASK,
-        {
-            "config": to_dict(model.config),
-            "classes": list(CLASSES),
-            "thresholds": to_dict(model.thresholds),
-            **model.training,
-        },
-        model.network.body.state_dict(),
-    )
-
-
-def load(model_folder: str | Path, device: str | None = None) -> MurmurModel:
-    metadata = storage.read_metadata(model_folder)
-    config = from_dict(MurmurConfig, metadata["config"])
-    network = MurmurNet(config)
-    network.body.load_state_dict(storage.read_weights(model_folder))
-    chosen = pick_device(device)
-    thresholds = from_dict(Thresholds, metadata["thresholds"])
-    return MurmurModel(config, network.to(chosen).eval(), chosen, thresholds)
-
-
-def one_hot(indices: np.ndarray, classes: int) -> np.ndarray:
-    return np.eye(classes, dtype=bool)[indices]
-
-
-def murmur_objective(labels: np.ndarray, prior: PriorConfig) -> Callable[[np.ndarray], float]:
-    """Murmur weighted accuracy of class decisions on ``labels`` reweighted to ``prior``."""
-    rows = replicate(prior_weights(labels, prior))
-    truth = one_hot(labels[rows, 0], MURMURS)
-    return lambda decisions: weighted_accuracy(
-        truth, one_hot(decisions[rows], MURMURS), MURMUR_WEIGHTS
-    )
-
-
-def outcome_objective(labels: np.ndarray, prior: PriorConfig) -> Callable[[np.ndarray], float]:
-    """Minus the outcome cost of outcome decisions on ``labels`` reweighted to ``prior``."""
-    rows = replicate(prior_weights(labels, prior))
-    truth = one_hot(labels[rows, 1], len(OUTCOME_CLASSES))
-    return lambda decisions: -cost(
-        truth,
-        one_hot(decisions[rows], len(OUTCOME_CLASSES)),
-        OUTCOME_REFERRED,
-        OUTCOME_REFERRED,
-    )
-
-
-def cost_sensitive_murmur(probabilities: np.ndarray) -> np.ndarray:
-    """The class with the largest weight × probability: the threshold-free validation rule."""
-    return np.argmax(probabilities[:, :MURMURS] * MURMUR_WEIGHTS, axis=1)
-
-
-def threshold_murmur(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Present if P ≥ t₀, else Unknown if U ≥ t₁, else Absent (class indices)."""
-    present = probabilities[:, 0] >= thresholds[0]
-    unknown = probabilities[:, 1] >= thresholds[1]
-    return np.where(present, 0, np.where(unknown, 1, 2))
-
-
-def threshold_outcome(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Abnormal if its probability ≥ t₀, else Normal (class indices)."""
-    return np.where(probabilities[:, MURMURS] >= thresholds[0], 0, 1)
+    return network, training_record(history)
 
 
 def tune(
-    probabilities: np.ndarray, labels: np.ndarray, config: MurmurConfig, log
+    network: nn.Module, validation: list[Example], config: MurmurConfig, run: TrainingRun
 ) -> tuple[Thresholds, dict[str, Any]]:
-    """Thresholds maximising the prior-weighted murmur score and minimising the outcome cost.
-
-    Also returns both searches' trials, for the report's threshold plots.
-    """
+    """Thresholds for the prior-weighted scores (``decision="tuned"``), else the defaults."""
+    if config.decision != "tuned":
+        return dict(DEFAULT_THRESHOLDS), {}
+    held = [example.item for example in validation]
+    probabilities = held_out_probabilities(network, held, config, run.device)
+    labels = np.array([patient.labels for patient in held])
     search = ThresholdSearch(trials=config.threshold_trials, seed=config.train.seed)
-    murmur_score = murmur_objective(labels, config.prior)
-    outcome_score = outcome_objective(labels, config.prior)
-    murmur = tune_thresholds(
-        lambda t: murmur_score(threshold_murmur(probabilities, t)), (0.5, 0.5), search
-    )
-    outcome = tune_thresholds(
-        lambda t: outcome_score(threshold_outcome(probabilities, t)), (0.5,), search
-    )
-    log(
-        f"thresholds: murmur {np.round(murmur.thresholds, 3).tolist()} "
-        f"(weighted accuracy {murmur.start_score:.3f} → {murmur.score:.3f}), outcome "
-        f"{np.round(outcome.thresholds, 3).tolist()} (cost {-outcome.start_score:.0f} → "
-        f"{-outcome.score:.0f})"
-    )
-    thresholds = Thresholds(
-        murmur=tuple(float(t) for t in murmur.thresholds),
-        outcome=tuple(float(t) for t in outcome.thresholds),
-    )
-    searches = {
-        "murmur": murmur.record(["Present", "Unknown"], "murmur weighted accuracy"),
-        "outcome": outcome.record(["Abnormal"], "negative outcome cost"),
-    }
-    return thresholds, searches
+    return tune_for_prior(probabilities, labels, config.prior, search, run.log)
 
 
-@torch.no_grad()
+def build(config: MurmurConfig) -> MurmurNet:
+    validate(config)
+    return MurmurNet(
+        config.network,
+        config.frequency,
+        config.n_fft,
+        config.hop,
+        config.n_mels,
+        config.band_hz,
+        config.spec_augment,
+        config.widths,
+    )
+
+
+def saved_part(network: nn.Module) -> nn.Module:
+    """The network body; the log-mel front end has no trained weights."""
+    return network.body
+
+
 def window_probabilities(
-    model: MurmurModel, signals: list[np.ndarray], features: np.ndarray
+    network: nn.Module, signal: np.ndarray, features: np.ndarray, config: MurmurConfig, device
 ) -> np.ndarray:
-    """Mean class probabilities over the half-overlapping windows of each signal, in one batch."""
-    window = round(model.config.window_seconds * model.config.frequency)
-    windows = [sliding_windows(signal, window, window // 2) for signal in signals]
-    batch = torch.from_numpy(np.concatenate(windows)).to(model.device)
-    metadata = torch.from_numpy(np.repeat(features[None], len(batch), axis=0)).to(model.device)
-    logits = model.network(batch, metadata)
-    murmur = torch.softmax(logits[:, :MURMURS], dim=1)
-    outcome = torch.softmax(logits[:, MURMURS:], dim=1)
-    probabilities = torch.cat([murmur, outcome], dim=1).cpu().numpy()
-    bounds = np.cumsum([0] + [len(w) for w in windows])
-    return np.stack([probabilities[a:b].mean(axis=0) for a, b in pairwise(bounds)])
+    """Mean class probabilities (murmur softmax, outcome softmax) over the windows of a signal."""
+    metadata = torch.from_numpy(features).to(device)
 
+    def score(windows: torch.Tensor) -> torch.Tensor:
+        logits = network(windows, metadata.expand(len(windows), -1))
+        murmur = torch.softmax(logits[:, :MURMURS], dim=1)
+        return torch.cat([murmur, torch.softmax(logits[:, MURMURS:], dim=1)], dim=1)
 
-def patient_probabilities(per_recording: np.ndarray) -> np.ndarray:
-    """Combine recordings: Present from the most suspicious location, the rest averaged."""
-    murmur = per_recording[:, :MURMURS].mean(axis=0)
-    murmur[0] = per_recording[:, 0].max()
-    murmur = murmur / murmur.sum()
-    outcome = per_recording[:, MURMURS:].mean(axis=0)
-    return np.concatenate([murmur, outcome])
+    window = round(config.window_seconds * config.frequency)
+    return mean_over_windows(score, signal, window, device)
 
 
 def probabilities_of(
-    model: MurmurModel, patient: Patient, prepared: list[np.ndarray]
+    network: nn.Module,
+    patient: Patient,
+    prepared: list[np.ndarray],
+    config: MurmurConfig,
+    device: torch.device,
 ) -> np.ndarray:
     """Patient probabilities (5 classes) from prepared recordings, for either patient input."""
-    model.network.eval()
+    network.eval()
     features = patient_features(patient)
-    if model.config.patient_input == "concatenated":
-        return window_probabilities(model, [np.concatenate(prepared)], features)[0]
-    return patient_probabilities(window_probabilities(model, prepared, features))
+    if config.patient_input == "concatenated":
+        return window_probabilities(network, np.concatenate(prepared), features, config, device)
+    per_recording = [window_probabilities(network, s, features, config, device) for s in prepared]
+    return patient_probabilities(np.stack(per_recording))
 
 
-def run_loaded(model: MurmurModel, loaded: LoadedPatient) -> np.ndarray:
-    return probabilities_of(model, loaded.patient, loaded.recordings)
-
-
-def decide(probabilities: np.ndarray, decision: str, thresholds: Thresholds) -> np.ndarray:
-    """One-hot murmur and outcome labels for (patients, 5) probabilities."""
-    if decision == "argmax":
-        murmur = np.argmax(probabilities[:, :MURMURS], axis=1)
-        outcome = np.argmax(probabilities[:, MURMURS:], axis=1)
-    else:
-        murmur = threshold_murmur(probabilities, np.asarray(thresholds.murmur))
-        outcome = threshold_outcome(probabilities, np.asarray(thresholds.outcome))
-    return np.concatenate(
-        [one_hot(murmur, MURMURS), one_hot(outcome, len(OUTCOME_CLASSES))], axis=1
-    ).astype(int)
+def held_out_probabilities(
+    network: nn.Module, patients: list[LoadedPatient], config: MurmurConfig, device
+) -> np.ndarray:
+    return np.stack(
+        [probabilities_of(network, p.patient, p.recordings, config, device) for p in patients]
+    )
 
 
 def run_patient(
-    model: MurmurModel, patient: Patient, recordings: list[np.ndarray]
+    model: TrainedModel, patient: Patient, recordings: list[np.ndarray]
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Classes, binary labels and probabilities for one patient, from its raw recordings."""
     if not recordings:
         raise DataError(patient.source, "patient has no recordings")
-    prepared = [prepare(audio, patient.frequency, model.config) for audio in recordings]
-    probabilities = probabilities_of(model, patient, prepared)
-    labels = decide(probabilities[None], model.config.decision, model.thresholds)[0]
+    config = model.config
+    prepared = [prepare_for(config, audio, patient.frequency) for audio in recordings]
+    probabilities = probabilities_of(model.network, patient, prepared, config, model.device)
+    labels = decide(probabilities[None], config.decision, model.thresholds)[0]
     return list(CLASSES), labels, probabilities
 
 
 def run_text(
-    model: MurmurModel, patient_text: str, recordings: list[np.ndarray]
+    model: TrainedModel, patient_text: str, recordings: list[np.ndarray]
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The 2022 template's entry point: patient text and recordings as the driver loaded them."""
     return run_patient(model, parse_patient_text(patient_text), recordings)
 
 
-def predict_file(model: MurmurModel, path: Path) -> tuple[str, list[str], np.ndarray, np.ndarray]:
+def predict_file(model: TrainedModel, path: Path) -> Prediction:
     """Load one patient file and its recordings, and run the model: (patient ID, outputs...)."""
     patient = read_patient(path)
     classes, labels, probabilities = run_patient(

@@ -8,11 +8,117 @@ accounted for at inference, duplicate IDs refused, outputs written) lives here o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from models.core import distributed, storage
+from models.core.config import from_dict, to_dict
 from models.core.errors import DataError
 from models.core.progress import Progress
+from models.core.splits import hold_out
+from models.core.training import pick_device, training_run
 from models.formats.outputs import write_outputs
+from models.tasks.contract import Example, Task, TrainedModel, TrainingRun
 from models.tasks.registry import model_task
+
+# Settings added after models were first saved, as the models saved without them were trained:
+# a 2016 model folder without ``stem_pool`` holds a teacher with the stem's max pooling.
+LEGACY_SETTINGS = {"pcg2016": {"stem_pool": True}}
+TRAINING_KEYS = ("history", "best_epoch", "phase", "phases", "threshold_search")
+
+
+def train(
+    task: Task,
+    data_folder: str | Path,
+    model_folder: str | Path,
+    config: Any = None,
+    verbose: int = 1,
+    device: str | None = None,
+    resume: bool = False,
+) -> TrainedModel:
+    """Load → hold out → fit → tune → save, for any task.
+
+    Each training phase checkpoints to ``model_folder`` every epoch, and ``resume`` continues a
+    killed run where it stopped. Under ``torchrun`` every process fits; the main one tunes and
+    saves.
+    """
+    config = config if config is not None else task.CONFIG()
+    with training_run(model_folder, device, verbose) as (chosen, log):
+        examples = distributed.main_first(lambda: task.load_training(data_folder, config, log))
+        identity = {"config": to_dict(config), "items": [example.name for example in examples]}
+        run = TrainingRun(chosen, log, Path(model_folder), resume, identity)
+        model = train_examples(task, examples, config, run, str(data_folder))
+        if distributed.is_main():
+            save(task, model, model_folder)
+    return model
+
+
+def train_examples(
+    task: Task, examples: list[Example], config: Any, run: TrainingRun, source: str = "<data>"
+) -> TrainedModel:
+    """Hold out → fit → tune on loaded examples (under ``torchrun`` only the main process
+    tunes; the others return a model without thresholds)."""
+    fitting, held = hold_out(
+        [example.strata for example in examples], config.validation_share, config.train.seed, source
+    )
+    training = [examples[i] for i in fitting]
+    validation = [examples[i] for i in held]
+    run.log(f"training on {len(training)} {task.UNIT}s, validating on {len(validation)}")
+    network, record = task.fit(training, validation, config, run)
+    thresholds: dict[str, np.ndarray] = {}
+    if distributed.is_main():
+        thresholds, record["threshold_search"] = task.tune(network, validation, config, run)
+    return TrainedModel(task.TASK, config, network, run.device, thresholds, record)
+
+
+def save(task: Task, model: TrainedModel, model_folder: str | Path) -> None:
+    """The saved part of the network as tensors, everything else as JSON (``model.json``)."""
+    storage.save_model(
+        model_folder,
+        task.TASK,
+        {
+            "config": to_dict(model.config),
+            "classes": task.classes(model.config),
+            "thresholds": {name: np.asarray(v).tolist() for name, v in model.thresholds.items()},
+            **model.training,
+        },
+        task.saved_part(model.network).state_dict(),
+    )
+
+
+def load(task: Task, model_folder: str | Path, device: str | None = None) -> TrainedModel:
+    """A saved model of ``task``, from this format version or an earlier one."""
+    metadata = storage.read_metadata(model_folder)
+    settings = {**LEGACY_SETTINGS.get(task.TASK, {}), **metadata["config"]}
+    config = from_dict(task.CONFIG, settings)
+    network = task.build(config)
+    task.saved_part(network).load_state_dict(storage.read_weights(model_folder))
+    chosen = pick_device(device)
+    training = {key: metadata[key] for key in TRAINING_KEYS if key in metadata}
+    return TrainedModel(
+        task.TASK, config, network.to(chosen).eval(), chosen, saved_thresholds(metadata), training
+    )
+
+
+def load_model(model_folder: str | Path, device: str | None = None) -> TrainedModel:
+    """The saved model of whichever task trained it."""
+    return load(model_task(model_folder), model_folder, device)
+
+
+def saved_thresholds(metadata: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The thresholds of ``model.json`` as one shape, a name → values mapping.
+
+    Format 3 writes that shape for every task. Earlier formats wrote a murmur model's
+    thresholds in it already, an ECG model's as a plain list (one per class) and a 2016 model's
+    as one number under ``threshold``.
+    """
+    if "threshold" in metadata:
+        return {"abnormal": np.array([float(metadata["threshold"])])}
+    saved = metadata["thresholds"]
+    if isinstance(saved, list):
+        return {"classes": np.asarray(saved, dtype=float)}
+    return {name: np.asarray(values, dtype=float) for name, values in saved.items()}
 
 
 def run_folder(
@@ -26,7 +132,7 @@ def run_folder(
     """Write one output file per item; return one line per failure (only with
     ``allow_failures``: the failed item still gets an output file, without predictions)."""
     task = model_task(model_folder)
-    model = task.load(model_folder, device=device)
+    model = load(task, model_folder, device)
     if not Path(data_folder).is_dir():
         raise DataError(data_folder, "data folder does not exist")
     items = task.find_items(data_folder)

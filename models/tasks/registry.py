@@ -1,26 +1,24 @@
 """Which task a data or model folder belongs to, and the module that handles it.
 
-Every task module offers the same functions: ``default_config()``, ``find_items(folder)``,
-``item_files(item)``, ``write_labels(items, folder)``, ``stratum(item)``,
-``train(data, model, config, verbose, device, resume)``, ``load(model, device)`` and
-``predict_file(model, path)``.
+Every task module implements ``models.tasks.contract.Task``; ``models.tasks.pipeline`` trains,
+saves, loads and runs them all.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from models.core import storage
-from models.core.config import override
+from models.core.config import apply_settings, override
 from models.core.errors import DataError
 from models.core.progress import add_verbosity_options
 from models.core.training import PRECISIONS
 from models.tasks import ecg, murmur, pcg2016
+from models.tasks.contract import Task
 
-TASKS: dict[str, ModuleType] = {murmur.TASK: murmur, ecg.TASK: ecg, pcg2016.TASK: pcg2016}
+TASKS: dict[str, Task] = {murmur.TASK: murmur, ecg.TASK: ecg, pcg2016.TASK: pcg2016}
 
 
 def detect_task(folder: str | Path) -> str:
@@ -41,13 +39,13 @@ def detect_task(folder: str | Path) -> str:
     return found[0]
 
 
-def task_module(name: str) -> ModuleType:
+def task_module(name: str) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
     return TASKS[name]
 
 
-def model_task(model_folder: str | Path) -> ModuleType:
+def model_task(model_folder: str | Path) -> Task:
     """The task module that trained the model in ``model_folder``."""
     metadata = storage.read_metadata(model_folder)
     name = metadata.get("task")
@@ -86,17 +84,28 @@ def add_task_options(parser: argparse.ArgumentParser, seed: int | None = None) -
         action="store_true",
         help="compile the training steps with torch.compile (pays on long runs)",
     )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="set any configuration field, after the options above; repeatable "
+        "(e.g. --set train.batch_size=16 --set band_hz=25,400)",
+    )
     add_verbosity_options(parser)
 
 
-def configured_task(
-    arguments: argparse.Namespace, data_folder: str | Path
-) -> tuple[ModuleType, Any]:
-    """The task module the options name (or the data shows) and its configuration with them."""
+def configured_task(arguments: argparse.Namespace, data_folder: str | Path) -> tuple[Task, Any]:
+    """The task module the options name (or the data shows) and its configuration with them.
+
+    ``--set`` settings come after the shortcut options, so the more precise one wins; a bad
+    value of either is a ``ValueError`` naming the field.
+    """
     name = detect_task(data_folder) if arguments.task == "auto" else arguments.task
     module = task_module(name)
     config = override(
-        module.default_config(),
+        module.CONFIG(),
         arguments.model,
         arguments.loss,
         arguments.epochs,
@@ -104,4 +113,5 @@ def configured_task(
         arguments.precision,
         arguments.compile,
     )
+    apply_settings(config, arguments.settings)
     return module, config

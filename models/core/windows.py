@@ -1,0 +1,66 @@
+"""Sliding windows over a signal, and inference over them in bounded batches.
+
+Every task scores a recording as the mean of its network outputs over half-overlapping windows.
+The windows are cut a batch at a time, so a 30-minute recording needs the memory of one batch
+of windows (plus the signal itself), as a 1-minute one does (``bench/memory.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from models.core.signal import fit_length
+
+WINDOW_BATCH = 64  # windows per inference batch: the bound on inference memory
+
+
+def window_starts(total: int, length: int, hop: int) -> list[int]:
+    """Start of every window of ``length`` every ``hop`` samples covering ``total`` samples.
+
+    The last window is aligned to the end so no sample is left out; a signal no longer than
+    one window gives the single start 0 (the window is zero-padded).
+    """
+    if total <= length:
+        return [0]
+    starts = list(range(0, total - length + 1, hop))
+    if starts[-1] != total - length:
+        starts.append(total - length)
+    return starts
+
+
+def sliding_windows(signal: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """All windows of :func:`window_starts`, stacked first (for short signals and figures)."""
+    return np.concatenate(list(window_batches(signal, length, hop, batch_size=None)))
+
+
+def window_batches(
+    signal: np.ndarray, length: int, hop: int, batch_size: int | None = WINDOW_BATCH
+) -> Iterator[np.ndarray]:
+    """The windows of ``signal`` (last axis is time), ``batch_size`` at a time (None: all)."""
+    starts = window_starts(signal.shape[-1], length, hop)
+    step = len(starts) if batch_size is None else batch_size
+    for first in range(0, len(starts), step):
+        chunk = starts[first : first + step]
+        yield np.stack([fit_length(signal[..., s : s + length], length) for s in chunk])
+
+
+@torch.no_grad()
+def mean_over_windows(
+    score: Callable[[torch.Tensor], torch.Tensor],
+    signal: np.ndarray,
+    length: int,
+    device: torch.device,
+    batch_size: int = WINDOW_BATCH,
+) -> np.ndarray:
+    """Mean of ``score(windows)`` (one row per window) over the half-overlapping windows of
+    ``signal``, computed one batch of windows at a time."""
+    total, count = None, 0
+    for windows in window_batches(signal, length, length // 2, batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(device)
+        part = score(batch).sum(dim=0)
+        total = part if total is None else total + part
+        count += len(windows)
+    return (total / count).cpu().numpy()

@@ -1,0 +1,120 @@
+"""The contract every task implements, so that one pipeline trains, saves, loads and runs all.
+
+A task is a module (``models.tasks.murmur``, ``ecg``, ``pcg2016``) with the names below. What
+differs between tasks is only what the contract names: how items are found and read, how a
+network is fitted and its decision thresholds tuned, and how one item is scored. Everything
+else (the hold-out split, checkpoints, saving, every item accounted for) is the pipeline's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.core import storage
+from models.core.training import Checkpointing
+
+Log = Callable[[str], None]
+Thresholds = dict[str, np.ndarray]
+
+
+@dataclass
+class Example:
+    """One labelled training item, prepared: its name, its strata for the hold-out split
+    (most detailed first) and whatever the task keeps of it in memory."""
+
+    name: str
+    strata: tuple[str, ...]
+    item: Any
+
+
+@dataclass
+class TrainingRun:
+    """What a task's ``fit`` and ``tune`` share with the pipeline: device, log, checkpoints.
+
+    With a ``folder`` each training phase checkpoints every epoch there and ``resume``
+    continues it; ``identity`` (settings and items) must match the checkpoint's.
+    """
+
+    device: torch.device
+    log: Log
+    folder: Path | None = None
+    resume: bool = False
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    def checkpoint(self, phase: str | None = None) -> Checkpointing | None:
+        """The checkpointing of ``phase`` (``None``: a task with a single phase)."""
+        if self.folder is None:
+            return None
+        identity = self.identity if phase is None else {**self.identity, "phase": phase}
+        return Checkpointing(storage.checkpoint_path(self.folder, phase), self.resume, identity)
+
+
+@dataclass
+class TrainedModel:
+    """A trained model of any task: configuration, network, decision thresholds and the
+    training record (epoch history, kept epoch, threshold searches) that ``model.json`` keeps
+    for reports."""
+
+    task: str
+    config: Any
+    network: nn.Module
+    device: torch.device
+    thresholds: Thresholds
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+Prediction = tuple[
+    str, list[str], np.ndarray, np.ndarray
+]  # identifier, classes, labels, probabilities
+
+
+class Task(Protocol):
+    """The names a task module defines."""
+
+    TASK: str  # the name saved in model.json
+    UNIT: str  # what one item is: "patient", "record", "recording"
+    CONFIG: type  # the configuration dataclass, with the papers' values as defaults
+
+    def find_items(self, folder: str | Path) -> list[Path]:
+        """The items of a data folder, in a fixed order."""
+
+    def item_files(self, item: Path) -> list[Path]:
+        """Every file an item needs (to stage cross-validation folds as links)."""
+
+    def write_labels(self, items: list[Path], folder: Path) -> None:
+        """Labels kept outside the items' own files, written for a subset of them."""
+
+    def stratum(self, item: Path) -> str:
+        """The label cross-validation folds are balanced on."""
+
+    def load_training(self, folder: str | Path, config: Any, log: Log) -> list[Example]:
+        """Every labelled item of ``folder``, prepared for training."""
+
+    def fit(
+        self, training: list[Example], validation: list[Example], config: Any, run: TrainingRun
+    ) -> tuple[nn.Module, dict[str, Any]]:
+        """The trained network (best validation epoch) and its training record."""
+
+    def tune(
+        self, network: nn.Module, validation: list[Example], config: Any, run: TrainingRun
+    ) -> tuple[Thresholds, dict[str, Any]]:
+        """Decision thresholds from the held-out items and the searches that found them."""
+
+    def build(self, config: Any) -> nn.Module:
+        """The untrained network of ``config`` (loading fills in the saved weights)."""
+
+    def saved_part(self, network: nn.Module) -> nn.Module:
+        """The part of the network whose weights are saved (fixed front ends are rebuilt)."""
+
+    def classes(self, config: Any) -> list[str]:
+        """The output classes, in output-file order."""
+
+    def predict_file(self, model: TrainedModel, item: Path) -> Prediction:
+        """Read one item and score it."""

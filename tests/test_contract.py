@@ -1,0 +1,123 @@
+"""The task contract, checked the same way for all three tasks through the command lines.
+
+Each task trains, runs and is scored on its generated folder; a corpus of damaged items costs
+exactly those items' outputs; and a training killed mid-run resumes to the very model an
+uninterrupted run saves. Settings are cut to a few epochs: these test the pipeline, not skill.
+"""
+
+from __future__ import annotations
+
+import inspect
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import evaluate_model
+import run_model
+import train_model
+from models.core import storage
+from models.tasks.contract import Task
+from models.tasks.registry import TASKS
+from tests.bad_inputs import build_2016_corpus, build_ecg_corpus, build_murmur_corpus, run_corpus
+from tests.conftest import REPOSITORY
+
+pytestmark = pytest.mark.slow
+
+# Short runs: one epoch each (two for resuming), the 2016 teacher's contrastive phase cut to one.
+SHORT = {
+    "murmur": [],
+    "ecg": [],
+    "pcg2016": ["--set", "contrastive.train.epochs=1", "--set", "train.keep_from=1"],
+}
+CORPUS = {"murmur": build_murmur_corpus, "ecg": build_ecg_corpus, "pcg2016": build_2016_corpus}
+SCORE_LINE = {"murmur": "#Murmur scores", "ecg": "Challenge metric", "pcg2016": "MAcc"}
+
+
+def demo(task: str, request: pytest.FixtureRequest) -> Path:
+    return request.getfixturevalue({"pcg2016": "pcg2016_demo"}.get(task, f"{task}_demo"))
+
+
+def test_every_task_module_implements_the_contract() -> None:
+    members = [name for name in dir(Task) if not name.startswith("_")]
+    members += list(Task.__annotations__)
+    for task in TASKS.values():
+        missing = [name for name in members if not hasattr(task, name)]
+        assert missing == [], (task.__name__, missing)
+        for name in members:
+            expected = getattr(Task, name, None)
+            if inspect.isfunction(expected):
+                wanted = len(inspect.signature(expected).parameters) - 1  # less the protocol's self
+                assert len(inspect.signature(getattr(task, name)).parameters) == wanted, name
+
+
+@pytest.fixture(scope="module", params=list(TASKS))
+def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """(task, data, model folder): one short training per task, shared by the tests below."""
+    task = request.param
+    data = demo(task, request)
+    model = tmp_path_factory.mktemp(f"{task}_model")
+    arguments = [str(data), str(model), "--epochs", "1", "-q", *SHORT[task]]
+    assert train_model.main(arguments) == 0
+    return task, data, model
+
+
+def test_train_run_evaluate(trained, tmp_path: Path) -> None:
+    task, data, model = trained
+    assert storage.read_metadata(model)["task"] == task
+    assert storage.read_metadata(model)["format_version"] == storage.FORMAT_VERSION
+    outputs = tmp_path / "outputs"
+    assert run_model.main([str(model), str(data), str(outputs), "-q"]) == 0
+    assert len(list(outputs.glob("*.csv"))) == len(TASKS[task].find_items(data))
+    scores = tmp_path / "scores.csv"
+    assert evaluate_model.main([str(data), str(outputs), str(scores)]) == 0
+    assert SCORE_LINE[task] in scores.read_text()
+
+
+def test_bad_inputs_cost_only_their_own_outputs(
+    trained, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    task, _, model = trained
+    data = tmp_path / "corpus"
+    cases = CORPUS[task](data)
+    results = run_corpus(model, data, cases, tmp_path / "outputs", capsys)
+    assert run_model.main([str(model), str(data), str(tmp_path / "strict"), "-q"]) == 1
+    assert "error: " in capsys.readouterr().err
+    if task == "ecg":
+        good = np.asarray(results["good"][3], dtype=float)
+        # Leads are found by name, so a record with its leads shuffled is the same record.
+        assert np.allclose(np.asarray(results["reordered"][3], dtype=float), good, atol=1e-6)
+        assert not np.allclose(np.asarray(results["limbleads"][3], dtype=float), good)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_a_killed_training_resumes_to_the_uninterrupted_model(
+    task: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    data = demo(task, request)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+
+    def command(model: Path, *extra: str) -> list[str]:
+        options = ["--epochs", "2", *SHORT[task], *extra]
+        return [sys.executable, "train_model.py", str(data), str(model), *options]
+
+    subprocess.run(command(whole, "-q"), cwd=REPOSITORY, check=True)
+    process = subprocess.Popen(command(killed), cwd=REPOSITORY, stdout=subprocess.PIPE, text=True)
+    for line in process.stdout:  # an epoch's line comes after that epoch's checkpoint
+        if line.startswith("epoch 1/"):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert list(killed.glob("checkpoint*.pt"))
+    assert not (killed / storage.METADATA_FILE).exists()  # no half-made model folder
+    resumed = subprocess.run(
+        command(killed, "--resume"), cwd=REPOSITORY, capture_output=True, text=True, check=True
+    )
+    assert "after epoch 1" in resumed.stdout
+    assert not list(killed.glob("checkpoint*.pt"))
+    same = storage.read_metadata(whole)["weights_sha256"]
+    assert storage.read_metadata(killed)["weights_sha256"] == same
