@@ -1,6 +1,6 @@
 """Challenge data I/O under the names of the official helper code (2022 murmur, 2021 ECG).
 
-The typed loaders live in ``models.pcg_data``, ``models.ecg_data`` and ``models.outputs``; this
+The typed loaders live in ``models.formats`` (``circor``, ``wfdb_ecg``, ``outputs``); this
 module re-exports them and offers the official helper functions on top, so scripts written
 against either year's template run unchanged. ``team_code.py`` never imports this module: the
 organisers swap in their own copy.

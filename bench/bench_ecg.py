@@ -96,11 +96,6 @@ def inference_ms(model: ecg.EcgModel, paths: list[Path]) -> float:
     return 1000 * (time.perf_counter() - started) / len(paths)
 
 
-def seconds_long(path: Path) -> float:
-    header = read_header(path)
-    return header.num_samples / header.frequency
-
-
 def cross_validate(
     data: Path, workdir: Path, network: str, loss: str, epochs: int, folds: int
 ) -> dict:

@@ -30,13 +30,14 @@ from sklearn.ensemble import RandomForestClassifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from forest_features import location_statistics  # noqa: E402
+
 from models.core.losses import LossConfig  # noqa: E402
 from models.core.splits import fold_indices  # noqa: E402
 from models.core.training import TrainConfig  # noqa: E402
 from models.formats.audio import as_audio  # noqa: E402
 from models.formats.circor import load_recordings, read_patient  # noqa: E402
 from models.pcg import prior as priors  # noqa: E402
-from models.pcg.features import location_statistics  # noqa: E402
 from models.scoring.metrics import score_murmur, score_outcome  # noqa: E402
 from models.tasks import murmur, pipeline  # noqa: E402
 from models.tasks.contract import Example, TrainedModel, TrainingRun  # noqa: E402

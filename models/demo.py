@@ -1,10 +1,11 @@
-"""The built-in demo: generate → train → run → score → report, for both tasks, on fresh
-synthetic data.
+"""The built-in demo: generate → train → run → score → report, for each of the three tasks, on
+fresh synthetic data.
 
-``python -m models.demo [WORKDIR] [--patients N] [--records N]`` leaves the generated data,
-models, outputs, score files and reports under WORKDIR (default ``demo_run``) and prints the
-official score tables. Each task's folder is a run folder as ``models.report`` reads it
-(``model``, ``test_data``, ``outputs``), and its report lands in ``WORKDIR/TASK/report``.
+``python -m models.demo [WORKDIR] [--patients N] [--records N] [--recordings N]`` leaves the
+generated data, models, outputs, score files and reports under WORKDIR (default ``demo_run``)
+and prints the official score tables. Each task's folder is a run folder as ``models.report``
+reads it (``model``, ``test_data``, ``outputs``), and its report lands in
+``WORKDIR/TASK/report``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from models.report.page import write_report
 from models.scoring.score_files import score_folders
 from models.synthetic.circor import write_murmur_folder
 from models.synthetic.ecg import write_ecg_folder
+from models.synthetic.pcg2016 import write_2016_folder
 from models.tasks import pipeline
 from models.tasks.pipeline import run_folder
 from models.tasks.registry import task_module
+
+WRITERS = {"murmur": write_murmur_folder, "ecg": write_ecg_folder, "pcg2016": write_2016_folder}
 
 
 def run_task(workdir: Path, task: str, count: int, seed: int) -> int:
@@ -30,7 +34,7 @@ def run_task(workdir: Path, task: str, count: int, seed: int) -> int:
     scripts do, so that a failed step stops the demo instead of scoring stale files."""
     folder = workdir / task
     train_data, test_data = folder / "training_data", folder / "test_data"
-    write = write_murmur_folder if task == "murmur" else write_ecg_folder
+    write = WRITERS[task]
     write(train_data, count, seed=seed)
     write(test_data, max(count // 4, 10), seed=seed + 1)
     print(f"\n=== {task}: generated {count} training and {max(count // 4, 10)} test items")
@@ -77,13 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("workdir", nargs="?", default="demo_run", help="folder for everything")
     parser.add_argument("--patients", type=int, default=120, help="murmur training patients")
     parser.add_argument("--records", type=int, default=400, help="ECG training records")
+    parser.add_argument(
+        "--recordings", type=int, default=60, help="2016 heart-sound training recordings"
+    )
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args(argv)
     workdir = Path(arguments.workdir)
     if workdir.exists():
         shutil.rmtree(workdir)
     started = time.perf_counter()
-    for task, count in (("murmur", arguments.patients), ("ecg", arguments.records)):
+    counts = {
+        "murmur": arguments.patients,
+        "ecg": arguments.records,
+        "pcg2016": arguments.recordings,
+    }
+    for task, count in counts.items():
         code = run_task(workdir, task, count, arguments.seed)
         if code:
             return code

@@ -12,12 +12,13 @@ import scipy.io
 import wfdb
 
 from models.core.errors import DataError
+from models.core.paths import read_text
 from models.formats.wfdb_ecg import (
     LEADS,
     find_records,
     load_signal,
+    parse_dx,
     parse_header,
-    read_dx,
     read_header,
     select_leads,
     to_physical,
@@ -53,7 +54,7 @@ def test_dx_counts_match_the_manifest(ecg_folder: Path) -> None:
     codes, spaced = Counter(), 0
     for path in find_records(ecg_folder):
         header = read_header(path)
-        dx, was_spaced = read_dx(path)
+        dx, was_spaced = parse_dx(read_text(path).splitlines())
         assert list(header.dx) == dx and dx
         codes.update(set(dx))
         spaced += was_spaced
@@ -145,6 +146,6 @@ def test_generated_records_load_through_the_kit(ecg_demo: Path) -> None:
         signal = load_signal(path, header)
         assert signal.shape == (12, header.num_samples) and header.frequency == 500
         assert header.dx and np.isfinite(header.age)
-        spaced += read_dx(path)[1]
+        spaced += parse_dx(read_text(path).splitlines())[1]
         np.testing.assert_allclose(signal[2], signal[1] - signal[0], atol=2e-3)
     assert spaced >= 1

@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.core.errors import DataError
+from models.core.paths import read_text
 from models.formats.circor import read_patient
 from models.formats.outputs import read_ecg_outputs, read_outputs, read_patient_outputs
 from models.formats.scoring_tables import load_ecg_scoring
-from models.formats.wfdb_ecg import read_dx, read_header
+from models.formats.wfdb_ecg import parse_dx, read_header
 
 PATIENT = b"""85033 2 4000
 AV 85033_AV.hea 85033_AV.wav 85033_AV.tsv
@@ -74,7 +75,7 @@ def test_patient_parser(data: bytes) -> None:
 def test_header_reader(data: bytes) -> None:
     path = written(data, "JS1.hea")
     only_data_errors(lambda: read_header(path))
-    only_data_errors(lambda: read_dx(path))
+    only_data_errors(lambda: parse_dx(read_text(path).splitlines()))
 
 
 @FUZZ

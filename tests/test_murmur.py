@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
 import torch
 
+from bench.forest_features import location_statistics
 from models.core.losses import LossConfig
 from models.core.progress import quiet
 from models.core.thresholds import ThresholdSearch
 from models.core.training import TrainConfig
 from models.formats.circor import LOCATIONS
 from models.pcg import prior as priors
-from models.pcg.features import SpecAugmentConfig, location_statistics, spec_augment
+from models.pcg.features import SpecAugmentConfig, spec_augment
 from models.pcg.murmur_net import recording_targets
 from models.scoring.metrics import MURMUR_WEIGHTS, compute_auc, weighted_accuracy
 from models.synthetic.circor import write_murmur_folder
@@ -111,7 +113,7 @@ def demo_patients(murmur_demo: Path) -> list[murmur.LoadedPatient]:
     return murmur.load_patients(murmur_demo, murmur.CONFIG(), quiet)
 
 
-@pytest.mark.parametrize("patient_input", murmur.PATIENT_INPUTS)
+@pytest.mark.parametrize("patient_input", get_args(murmur.PatientInput))
 def test_both_patient_inputs(demo_patients: list[murmur.LoadedPatient], patient_input: str) -> None:
     config = replace(murmur.CONFIG(), patient_input=patient_input)
     items = murmur.build_items(demo_patients, config)

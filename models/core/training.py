@@ -27,6 +27,8 @@ from models.core.errors import DataError
 from models.core.progress import Progress, level_of, quiet
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
+# One epoch of batches, drawn from the epoch's generator (so a resumed run draws the same ones)
+Batches = Callable[[np.random.Generator], Iterable[Batch]]
 History = list[dict[str, Any]]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -141,7 +143,7 @@ class RunState:
 
 def fit(
     network: torch.nn.Module,
-    batches: Callable[[np.random.Generator], Iterable[Batch]],
+    batches: Batches,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     config: TrainConfig,
     device: torch.device,

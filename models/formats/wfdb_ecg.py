@@ -127,11 +127,6 @@ def parse_dx(lines: list[str]) -> tuple[list[str], bool]:
     return [], False
 
 
-def read_dx(path: str | Path) -> tuple[list[str], bool]:
-    """Dx codes of one header file without a full WFDB parse (fast enough for 100,000 files)."""
-    return parse_dx(read_text(path).splitlines())
-
-
 def _age(value: str | None) -> float:
     try:
         age = float(value) if value is not None else math.nan

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from models.core import storage
-from models.core.training import Checkpointing
+from models.core.losses import Loss
+from models.core.training import Batches, Checkpointing, TrainConfig, fit, training_record
 
 Log = Callable[[str], None]
 Thresholds = dict[str, np.ndarray]
@@ -54,6 +55,28 @@ class TrainingRun:
             return None
         identity = self.identity if phase is None else {**self.identity, "phase": phase}
         return Checkpointing(storage.checkpoint_path(self.folder, phase), self.resume, identity)
+
+    def fit(
+        self,
+        network: nn.Module,
+        batches: Batches,
+        loss: Loss,
+        config: TrainConfig,
+        validate: Callable[[nn.Module], float],
+    ) -> dict[str, Any]:
+        """Train ``network`` in place with this run's device, log and checkpoint; the training
+        record of ``model.json`` (epoch history, kept epoch)."""
+        history = fit(
+            network,
+            batches,
+            loss,
+            config,
+            self.device,
+            validate=validate,
+            log=self.log,
+            checkpoint=self.checkpoint(),
+        )
+        return training_record(history, config.keep_from)
 
 
 @dataclass

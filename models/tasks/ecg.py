@@ -25,8 +25,7 @@ from models.core.errors import DataError, check_samples
 from models.core.losses import LOSS_NAMES, LossConfig, build_multi_label
 from models.core.paths import inside_folder
 from models.core.signal import random_crop
-from models.core.training import TrainConfig, minibatches, seed_everything, training_record
-from models.core.training import fit as fit_network
+from models.core.training import TrainConfig, minibatches, seed_everything
 from models.core.windows import mean_over_windows
 from models.ecg.cache import CachedRecord, build_cache
 from models.ecg.decisions import ThresholdTuning, shared_threshold_score, tune_class_thresholds
@@ -255,17 +254,7 @@ def fit(
         np.array(scoring.weights),
         scoring.normal_index,
     )
-    history = fit_network(
-        network,
-        batches,
-        loss,
-        config.train,
-        run.device,
-        validate=validate,
-        log=run.log,
-        checkpoint=run.checkpoint(),
-    )
-    return network, training_record(history)
+    return network, run.fit(network, batches, loss, config.train, validate)
 
 
 def tune(

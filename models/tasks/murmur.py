@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -30,8 +30,7 @@ from models.core.losses import LOSS_NAMES, Loss, LossConfig, build_single_label
 from models.core.progress import Progress, level_of
 from models.core.signal import random_crop
 from models.core.thresholds import ThresholdSearch
-from models.core.training import TrainConfig, minibatches, seed_everything, training_record
-from models.core.training import fit as fit_network
+from models.core.training import TrainConfig, minibatches, seed_everything
 from models.core.windows import mean_over_windows
 from models.formats.circor import (
     MURMUR_CLASSES,
@@ -73,9 +72,6 @@ Network = Literal["cnn4", "cnn-attention", "rnn-attention"]
 PatientInput = Literal["recordings", "concatenated"]
 Sampling = Literal["prior", "balanced", "none"]
 Decision = Literal["tuned", "argmax"]
-PATIENT_INPUTS: tuple[str, ...] = get_args(PatientInput)
-SAMPLINGS: tuple[str, ...] = get_args(Sampling)
-DECISIONS: tuple[str, ...] = get_args(Decision)
 
 
 @dataclass
@@ -198,9 +194,10 @@ def load_training(folder: str | Path, config: MurmurConfig, log: Log) -> list[Ex
 
 
 def example_of(loaded: LoadedPatient) -> Example:
-    """A patient as the pipeline trains on it, with murmur and outcome as hold-out strata."""
-    patient = loaded.patient
-    return Example(patient.patient_id, (patient.murmur, patient.outcome), loaded)
+    """A patient as the pipeline trains on it, with its murmur and outcome class indices as
+    hold-out strata (indices, not names, keep the strata in class order, so the split is the
+    one this task always drew)."""
+    return Example(loaded.patient.patient_id, tuple(str(i) for i in loaded.labels), loaded)
 
 
 def sampling_weights(labels: np.ndarray, config: MurmurConfig) -> np.ndarray:
@@ -299,17 +296,13 @@ def fit(
             cost_sensitive_murmur(held_out_probabilities(network, held, config, run.device))
         )
 
-    history = fit_network(
+    return network, run.fit(
         network,
         epoch_batches(items, config),
         two_task_loss(items, config.loss),
         config.train,
-        run.device,
-        validate=validate,
-        log=run.log,
-        checkpoint=run.checkpoint(),
+        validate,
     )
-    return network, training_record(history)
 
 
 def tune(
