@@ -3,7 +3,8 @@
 ``models/formats/tables/ecg_YEAR.csv`` is a square table in the challenge's weight-file layout:
 the first row and the first column name the classes, a class with equivalent SNOMED-CT codes
 is written ``a|b`` with its representative code first, and each cell is the weight of (label
-class, output class). The tables are part of the kit so that scoring never depends on files outside it.
+class, output class). The tables are part of the kit so that scoring never depends on files
+outside it.
 """
 
 from __future__ import annotations
