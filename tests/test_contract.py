@@ -8,6 +8,8 @@ uninterrupted run saves. Settings are cut to a few epochs: these test the pipeli
 from __future__ import annotations
 
 import inspect
+import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import evaluate_model
 import run_model
 import train_model
 from models.core import storage
+from models.tasks import pipeline
 from models.tasks.contract import Task
 from models.tasks.registry import TASKS
 from tests.bad_inputs import build_2016_corpus, build_ecg_corpus, build_murmur_corpus, run_corpus
@@ -121,3 +124,42 @@ def test_a_killed_training_resumes_to_the_uninterrupted_model(
     assert not list(killed.glob("checkpoint*.pt"))
     same = storage.read_metadata(whole)["weights_sha256"]
     assert storage.read_metadata(killed)["weights_sha256"] == same
+
+
+@pytest.mark.parametrize(
+    ("saved", "expected"),
+    [
+        (
+            {"thresholds": {"murmur": [0.3, 0.6], "outcome": [0.4]}},
+            {"murmur": [0.3, 0.6], "outcome": [0.4]},
+        ),
+        ({"thresholds": [0.2, 0.7, 0.5]}, {"classes": [0.2, 0.7, 0.5]}),
+        ({"threshold": 0.35}, {"abnormal": [0.35]}),
+    ],
+    ids=["murmur format 2", "ecg format 2", "pcg2016 format 2"],
+)
+def test_thresholds_of_every_format_read_as_one_shape(saved: dict, expected: dict) -> None:
+    thresholds = pipeline.saved_thresholds(saved)
+    assert {name: values.tolist() for name, values in thresholds.items()} == expected
+
+
+def test_a_model_folder_of_format_2_loads_and_runs(trained, tmp_path: Path) -> None:
+    """The same weights and settings written as format 2 did: the outputs do not change."""
+    task, data, model = trained
+    metadata = json.loads((model / storage.METADATA_FILE).read_text())
+    old = tmp_path / "old"
+    shutil.copytree(model, old)
+    thresholds = metadata.pop("thresholds")
+    if task == "ecg":
+        metadata["thresholds"] = thresholds["classes"]
+    elif task == "pcg2016":
+        metadata["threshold"] = thresholds["abnormal"][0]
+    else:
+        metadata["thresholds"] = thresholds
+    metadata["format_version"] = 2
+    (old / storage.METADATA_FILE).write_text(json.dumps(metadata))
+    new_outputs, old_outputs = tmp_path / "new_outputs", tmp_path / "old_outputs"
+    assert run_model.main([str(model), str(data), str(new_outputs), "-q"]) == 0
+    assert run_model.main([str(old), str(data), str(old_outputs), "-q"]) == 0
+    for path in new_outputs.glob("*.csv"):
+        assert (old_outputs / path.name).read_text() == path.read_text()

@@ -1,18 +1,21 @@
-"""Sliding windows over a signal, and inference over them in bounded batches.
+"""Windows of signals: random training windows in batches, and inference over sliding windows
+in bounded batches.
 
-Every task scores a recording as the mean of its network outputs over half-overlapping windows.
-The windows are cut a batch at a time, so a 30-minute recording needs the memory of one batch
-of windows (plus the signal itself), as a 1-minute one does (``bench/memory.md``).
+Every task trains on random fixed-length windows of its items and scores a recording as the
+mean of its network outputs over half-overlapping windows. The windows are cut a batch at a
+time, so a 30-minute recording needs the memory of one batch of windows (plus the signal and
+its preparation), as a 1-minute one does (``bench/memory.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from models.core.signal import fit_length
+from models.core.signal import fit_length, random_crop
+from models.core.training import Batches, minibatches
 
 WINDOW_BATCH = 64  # windows per inference batch: the bound on inference memory
 
@@ -64,3 +67,36 @@ def mean_over_windows(
         total = part if total is None else total + part
         count += len(windows)
     return (total / count).cpu().numpy()
+
+
+def random_window_batches(
+    signal_of: Callable[[int], np.ndarray],
+    length: int,
+    batch_size: int,
+    targets: np.ndarray,
+    extras: Sequence[np.ndarray] = (),
+    draw: Callable[[np.random.Generator], np.ndarray] | None = None,
+    transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+) -> Batches:
+    """An epoch of one random window per drawn item, in shuffled batches.
+
+    ``draw`` gives the epoch's item indices (repeats allowed; default every item once);
+    ``signal_of(i)`` the item's signal, ``targets[i]`` its target and ``extras`` per-item
+    inputs passed beside the windows (metadata); ``transform`` alters a batch of windows
+    (augmentation). The epoch's generator draws the items, the batches, the crops and the
+    transform in that order, so a resumed epoch repeats them exactly.
+    """
+    count = len(targets)
+
+    def batches(rng: np.random.Generator) -> Iterator:
+        order = np.arange(count) if draw is None else draw(rng)
+        for batch in minibatches(len(order), batch_size, rng):
+            chosen = order[batch]
+            crops = [random_crop(signal_of(int(i)), length, rng) for i in chosen]
+            windows = np.stack(crops).astype(np.float32, copy=False)
+            if transform is not None:
+                windows = transform(windows, rng)
+            inputs = (torch.from_numpy(windows), *(torch.from_numpy(e[chosen]) for e in extras))
+            yield inputs, torch.from_numpy(targets[chosen])
+
+    return batches

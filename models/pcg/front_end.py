@@ -3,7 +3,7 @@ network, random training windows out of each recording."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +13,9 @@ from torch import nn
 
 from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt
 from models.core.errors import check_samples
-from models.core.signal import LogMel, bandpass, random_crop, resample, standardise
-from models.core.training import minibatches
+from models.core.signal import LogMel, bandpass, resample, standardise
+from models.core.training import Batches
+from models.core.windows import random_window_batches
 from models.formats.audio import load_wav
 from models.pcg.distill_networks import Classifier
 from models.pcg.features import SpecAugmentConfig, spec_augment
@@ -110,15 +111,10 @@ def window_batches(
     length: int,
     windows: int,
     batch_size: int,
-) -> Callable[[np.random.Generator], Iterator]:
+) -> Batches:
     """An epoch of ``windows`` random windows per signal, shuffled; targets 0 when unlabelled."""
     owners = np.repeat(np.arange(len(signals)), windows)
     labels = np.zeros(len(signals), dtype=np.int64) if targets is None else np.asarray(targets)
-
-    def batches(rng: np.random.Generator) -> Iterator:
-        for batch in minibatches(len(owners), batch_size, rng):
-            chosen = owners[batch]
-            waves = np.stack([random_crop(signals[i], length, rng) for i in chosen])
-            yield (torch.from_numpy(waves),), torch.from_numpy(labels[chosen])
-
-    return batches
+    return random_window_batches(
+        signals.__getitem__, length, batch_size, labels, draw=lambda _: owners
+    )

@@ -10,7 +10,6 @@ to tune one decision threshold per class for the Challenge metric.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,9 +23,8 @@ from models.core.config import Checked, ConfigError, PositiveFloat, Range, Share
 from models.core.errors import DataError, check_samples
 from models.core.losses import LOSS_NAMES, LossConfig, build_multi_label
 from models.core.paths import inside_folder
-from models.core.signal import random_crop
-from models.core.training import TrainConfig, minibatches, seed_everything
-from models.core.windows import mean_over_windows
+from models.core.training import TrainConfig, seed_everything
+from models.core.windows import mean_over_windows, random_window_batches
 from models.ecg.cache import CachedRecord, build_cache
 from models.ecg.decisions import ThresholdTuning, shared_threshold_score, tune_class_thresholds
 from models.ecg.networks import build_network
@@ -231,14 +229,14 @@ def fit(
     window = window_length(config)
     run.log(f"{config.network}: {len(scoring.classes)} classes")
 
-    def batches(rng: np.random.Generator) -> Iterator:
-        for batch in minibatches(len(records), config.train.batch_size, rng):
-            crops = [random_crop(records[i].signal(), window, rng) for i in batch]
-            windows = drop_leads(np.stack(crops).astype(np.float32), config.lead_dropout, rng)
-            yield (
-                (torch.from_numpy(windows), torch.from_numpy(extras[batch])),
-                torch.from_numpy(labels[batch]),
-            )
+    batches = random_window_batches(
+        lambda i: records[i].signal(),
+        window,
+        config.train.batch_size,
+        labels,
+        extras=(extras,),
+        transform=lambda windows, rng: drop_leads(windows, config.lead_dropout, rng),
+    )
 
     seed_everything(config.train.seed)  # the initial weights are part of the run
     network = build(config)

@@ -15,7 +15,6 @@ thresholds belong to exactly the network that uses them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,14 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt, Share, validate
+from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt, Share
 from models.core.errors import DataError
 from models.core.losses import LOSS_NAMES, Loss, LossConfig, build_single_label
 from models.core.progress import Progress, level_of
-from models.core.signal import random_crop
 from models.core.thresholds import ThresholdSearch
-from models.core.training import TrainConfig, minibatches, seed_everything
-from models.core.windows import mean_over_windows
+from models.core.training import Batches, TrainConfig, seed_everything
+from models.core.windows import mean_over_windows, random_window_batches
 from models.formats.circor import (
     MURMUR_CLASSES,
     OUTCOME_CLASSES,
@@ -188,8 +186,6 @@ def load_patients(folder: str | Path, config: MurmurConfig, log) -> list[LoadedP
 
 
 def load_training(folder: str | Path, config: MurmurConfig, log: Log) -> list[Example]:
-    # Checked again: fields set one by one after the configuration was built bypass the check.
-    validate(config)
     return [example_of(patient) for patient in load_patients(folder, config, log)]
 
 
@@ -239,22 +235,19 @@ def build_items(patients: list[LoadedPatient], config: MurmurConfig) -> Items:
     return Items(signals, np.array(targets), np.stack(metadata), np.array(weights))
 
 
-def epoch_batches(items: Items, config: MurmurConfig) -> Callable[[np.random.Generator], Iterator]:
+def epoch_batches(items: Items, config: MurmurConfig) -> Batches:
     """One epoch = as many random windows as items, items drawn by their sampling weights."""
     window = round(config.window_seconds * config.frequency)
     probabilities = items.weights / items.weights.sum()
-
-    def batches(rng: np.random.Generator) -> Iterator:
-        order = rng.choice(len(items.signals), size=len(items.signals), p=probabilities)
-        for batch in minibatches(len(order), config.train.batch_size, rng):
-            chosen = order[batch]
-            waves = np.stack([random_crop(items.signals[i], window, rng) for i in chosen])
-            yield (
-                (torch.from_numpy(waves), torch.from_numpy(items.metadata[chosen])),
-                torch.from_numpy(items.targets[chosen]),
-            )
-
-    return batches
+    count = len(items.signals)
+    return random_window_batches(
+        items.signals.__getitem__,
+        window,
+        config.train.batch_size,
+        items.targets,
+        extras=(items.metadata,),
+        draw=lambda rng: rng.choice(count, size=count, p=probabilities),
+    )
 
 
 def class_weights(targets: np.ndarray, draws: np.ndarray, classes: int) -> np.ndarray:
@@ -319,7 +312,6 @@ def tune(
 
 
 def build(config: MurmurConfig) -> MurmurNet:
-    validate(config)
     return MurmurNet(
         config.network,
         config.frequency,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from models.core import distributed, storage
-from models.core.config import from_dict, to_dict
+from models.core.config import from_dict, to_dict, validate
 from models.core.errors import DataError
 from models.core.progress import Progress
 from models.core.splits import hold_out
@@ -44,6 +44,7 @@ def train(
     saves.
     """
     config = config if config is not None else task.CONFIG()
+    validate(config)  # fields set one by one after the configuration was built bypass its check
     with training_run(model_folder, device, verbose) as (chosen, log):
         examples = distributed.main_first(lambda: task.load_training(data_folder, config, log))
         identity = {"config": to_dict(config), "items": [example.name for example in examples]}
