@@ -12,7 +12,7 @@ import sys
 
 from models.core.errors import DataError, closed_pipe_safe
 from models.core.progress import add_verbosity_options, verbosity
-from models.tasks.pipeline import run_folder
+from models.tasks.pipeline import report_failures, run_folder
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,12 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if failures:
-        print(f"{len(failures)} failed (their output files hold no predictions):", file=sys.stderr)
-        for line in failures:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
+    return report_failures(failures)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from models.synthetic.circor import write_murmur_folder
 from models.synthetic.ecg import write_ecg_folder
 from models.synthetic.pcg2016 import write_2016_folder
 from models.tasks import pipeline
-from models.tasks.pipeline import run_folder
+from models.tasks.pipeline import report_failures, run_folder
 from models.tasks.registry import task_module
 
 WRITERS = {"murmur": write_murmur_folder, "ecg": write_ecg_folder, "pcg2016": write_2016_folder}
@@ -43,10 +43,7 @@ def run_task(workdir: Path, task: str, count: int, seed: int) -> int:
     except (DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if failures:
-        print(f"{len(failures)} failed (their output files hold no predictions):", file=sys.stderr)
-        for line in failures:
-            print(f"  {line}", file=sys.stderr)
+    if report_failures(failures):
         return 1
     print(f"--- {task} scores ({folder / 'scores.csv'}):")
     print((folder / "scores.csv").read_text())

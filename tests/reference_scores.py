@@ -1,7 +1,8 @@
 """Plain per-record, per-class, per-threshold loop versions of the challenge scores.
 
 They follow the written definitions step by step, the way the official evaluators compute them,
-with no vectorisation: the tests hold ``models.metrics`` to them, and the benchmark times them.
+with no vectorisation: the tests hold ``models.scoring.metrics`` to them, and the benchmark times
+them.
 Not part of the kit.
 """
 

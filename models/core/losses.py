@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from models.core.config import Checked, NonNegativeFloat
+from models.core.config import Checked, ConfigError, NonNegativeFloat
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 EPSILON = 1e-8
@@ -205,6 +205,18 @@ def build_multi_label(
 
         return challenge
     raise ValueError(_unknown(config.name, "multi"))
+
+
+def check_loss_kind(config: LossConfig, kind: Literal["single", "multi"], task: str) -> None:
+    """Refuse a loss of the other kind for ``task``, naming the ones that fit (as ``loss.name``
+    of the task's configuration)."""
+    if config.name not in LOSS_NAMES[kind]:
+        other = "multi" if kind == "single" else "single"
+        raise ConfigError(
+            "loss.name",
+            f"{{field}} {config.name!r} is a {other}-label loss; the {task} task needs a "
+            f"{kind}-label one: {', '.join(LOSS_NAMES[kind])}",
+        )
 
 
 def _unknown(name: str, kind: str) -> str:

@@ -304,7 +304,7 @@ class Stage:
         return None if search is None else float(search.thresholds[0])
 
     def fit(self, phase: str, **arguments) -> None:
-        """``models.training.fit`` with this stage's device, log and checkpoint for ``phase``."""
+        """``models.core.training.fit`` with this stage's device, log and ``phase``'s checkpoint."""
         history = fit(
             device=self.device,
             log=self.log,

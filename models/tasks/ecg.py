@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.core.config import Checked, ConfigError, PositiveFloat, Range, Share
+from models.core.config import Checked, PositiveFloat, Range, Share
 from models.core.errors import DataError, check_samples
-from models.core.losses import LOSS_NAMES, LossConfig, build_multi_label
+from models.core.losses import LossConfig, build_multi_label, check_loss_kind
 from models.core.paths import inside_folder
 from models.core.training import TrainConfig, seed_everything
 from models.core.windows import mean_over_windows, random_window_batches
@@ -81,13 +81,7 @@ class EcgConfig(Checked):
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, batch_size=32))
 
     def check(self) -> None:
-        multi = LOSS_NAMES["multi"]
-        if self.loss.name not in multi:
-            raise ConfigError(
-                "loss.name",
-                f"{{field}} {self.loss.name!r} is a single-label loss; the ECG task needs a "
-                f"multi-label one: {', '.join(multi)}",
-            )
+        check_loss_kind(self.loss, "multi", "ECG")
 
 
 CONFIG = EcgConfig

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt, Share
+from models.core.config import Checked, PositiveFloat, PositiveInt, Share
 from models.core.errors import DataError
-from models.core.losses import LOSS_NAMES, Loss, LossConfig, build_single_label
+from models.core.losses import Loss, LossConfig, build_single_label, check_loss_kind
 from models.core.progress import Progress, level_of
 from models.core.thresholds import ThresholdSearch
 from models.core.training import Batches, TrainConfig, seed_everything
@@ -105,13 +105,7 @@ class MurmurConfig(Checked):
 
     def check(self) -> None:
         check_band(self.band_hz, self.frequency)
-        single = LOSS_NAMES["single"]
-        if self.loss.name not in single:
-            raise ConfigError(
-                "loss.name",
-                f"{{field}} {self.loss.name!r} is a multi-label loss; the murmur task needs a "
-                f"single-label one: {', '.join(single)}",
-            )
+        check_loss_kind(self.loss, "single", "murmur")
 
 
 CONFIG = MurmurConfig

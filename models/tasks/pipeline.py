@@ -7,6 +7,7 @@ accounted for at inference, duplicate IDs refused, outputs written) lives here o
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,13 @@ def run_folder(
             f"outputs in {output_folder}"
         )
     return failures
+
+
+def report_failures(failures: list[str]) -> int:
+    """Name every failed item on standard error; the exit status a run then ends with."""
+    if not failures:
+        return 0
+    print(f"{len(failures)} failed (their output files hold no predictions):", file=sys.stderr)
+    for line in failures:
+        print(f"  {line}", file=sys.stderr)
+    return 1
