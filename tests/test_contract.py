@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -22,7 +23,9 @@ import evaluate_model
 import run_model
 import train_model
 from models.core import storage
-from models.tasks import pipeline
+from models.ecg import networks as ecg_networks
+from models.pcg import networks as pcg_networks
+from models.tasks import ecg, murmur, pipeline
 from models.tasks.contract import Task
 from models.tasks.registry import TASKS
 from tests.bad_inputs import build_2016_corpus, build_ecg_corpus, build_murmur_corpus, run_corpus
@@ -163,3 +166,8 @@ def test_a_model_folder_of_format_2_loads_and_runs(trained, tmp_path: Path) -> N
     assert run_model.main([str(old), str(data), str(old_outputs), "-q"]) == 0
     for path in new_outputs.glob("*.csv"):
         assert (old_outputs / path.name).read_text() == path.read_text()
+
+
+def test_the_configurations_offer_exactly_the_registered_networks() -> None:
+    assert set(get_args(murmur.Network)) == set(pcg_networks.NETWORKS)
+    assert set(get_args(ecg.Network)) == set(ecg_networks.NETWORKS)

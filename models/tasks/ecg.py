@@ -54,7 +54,8 @@ TASK = "ecg"
 UNIT = "record"
 
 
-# The names of ``models.ecg.networks.NETWORKS``, spelled out so the configuration can check them.
+# The names of ``models.ecg.networks.NETWORKS``, spelled out so the configuration can check them
+# (tests/test_contract.py keeps the two equal).
 Network = Literal["resnet1d", "resnet-cwa", "resnet-gskip"]
 
 

@@ -65,7 +65,8 @@ from models.tasks.contract import Example, Log, Prediction, TrainedModel, Traini
 
 TASK = "murmur"
 UNIT = "patient"
-# The names of ``models.pcg.networks.NETWORKS``, spelled out so the configuration can check them.
+# The names of ``models.pcg.networks.NETWORKS``, spelled out so the configuration can check them
+# (tests/test_contract.py keeps the two equal).
 Network = Literal["cnn4", "cnn-attention", "rnn-attention"]
 PatientInput = Literal["recordings", "concatenated"]
 Sampling = Literal["prior", "balanced", "none"]
