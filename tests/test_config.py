@@ -153,30 +153,27 @@ def test_settings_parse_by_the_field_type() -> None:
     assert override_setting(config, "widths=").widths == ()
 
 
-def test_refused_settings_name_the_field_and_leave_the_config_unchanged() -> None:
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.epoch=5", r"^unknown setting train.epoch; known in train: batch_size"),
+        ("depth=5", r"unknown setting depth; known at the top level: loss, "),
+        ("train=5", r"train is a section; set one of its fields"),
+        ("train.epochs=5x", r"^train.epochs must be an int, got '5x'$"),
+        ("window.band_hz=1,2,3", r"window\.band_hz needs 2 comma-separated values, got 3"),
+        ("network=resnet", r"unknown network 'resnet'; choose one of cnn4, rnn"),
+        ("train.compile=yes", r"train\.compile must be true or false, got 'yes'"),
+        ("train.epochs", r"must read SECTION\.FIELD=VALUE"),
+        ("train.epochs=0", r"train\.epochs must be at least 1, got 0"),
+        ("window.band_hz=400,20", r"window\.band_hz must rise"),
+    ],
+)
+def test_refused_settings_name_the_field_and_leave_the_config_unchanged(
+    setting: str, message: str
+) -> None:
     config = Example()
-    with pytest.raises(
-        ValueError, match=r"^unknown setting train.epoch; known in train: batch_size"
-    ):
-        override_setting(config, "train.epoch=5")
-    with pytest.raises(ValueError, match=r"unknown setting depth; known at the top level: loss, "):
-        override_setting(config, "depth=5")
-    with pytest.raises(ValueError, match=r"train is a section; set one of its fields"):
-        override_setting(config, "train=5")
-    with pytest.raises(ValueError, match=r"^train.epochs must be an int, got '5x'$"):
-        override_setting(config, "train.epochs=5x")
-    with pytest.raises(ValueError, match=r"window\.band_hz needs 2 comma-separated values, got 3"):
-        override_setting(config, "window.band_hz=1,2,3")
-    with pytest.raises(ValueError, match=r"unknown network 'resnet'; choose one of cnn4, rnn"):
-        override_setting(config, "network=resnet")
-    with pytest.raises(ValueError, match=r"train\.compile must be true or false, got 'yes'"):
-        override_setting(config, "train.compile=yes")
-    with pytest.raises(ValueError, match=r"must read SECTION\.FIELD=VALUE"):
-        override_setting(config, "train.epochs")
-    with pytest.raises(ValueError, match=r"train\.epochs must be at least 1, got 0"):
-        override_setting(config, "train.epochs=0")
-    with pytest.raises(ValueError, match=r"window\.band_hz must rise"):
-        override_setting(config, "window.band_hz=400,20")
+    with pytest.raises(ValueError, match=message):
+        override_setting(config, setting)
     assert config == Example()
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import types
 import typing
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar
@@ -144,7 +143,8 @@ def override(
     precision: str | None = None,
     compile_steps: bool = False,
 ) -> Any:
-    """Apply the command-line choices every task shares to a task configuration, in place."""
+    """Apply the command-line choices every task shares to a task configuration, in place
+    (each checked as it is set, as ``--set`` is)."""
     for path, value in (
         ("network", network),
         ("loss.name", loss),
@@ -155,7 +155,6 @@ def override(
     ):
         if value is not None:
             _assign(config, path, value)
-    validate(config)
     return config
 
 
@@ -217,12 +216,8 @@ def _check(value: Any, hint: Any, path: str) -> None:
         if not any(type(value) is type(choice) and value == choice for choice in arguments):
             choices = ", ".join(sorted(str(choice) for choice in arguments))
             raise ConfigError(path, f"unknown {FIELD} {value!r}; choose one of {choices}")
-    elif origin in (typing.Union, types.UnionType):
-        _check_union(value, arguments, path)
     elif origin is tuple:
         _check_tuple(value, arguments, path)
-    elif hint is Any:
-        return
     elif hint is bool:
         _expect(isinstance(value, bool), "true or false", value, path)
     elif hint is int:
@@ -232,13 +227,11 @@ def _check(value: Any, hint: Any, path: str) -> None:
         _expect(number, "a number", value, path)
     elif hint is str:
         _expect(isinstance(value, str), "a string", value, path)
-    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    elif _is_section(hint):
         _expect(isinstance(value, hint), f"a {hint.__name__} section", value, path)
         _validate(value, path)
     else:
-        kind = origin if isinstance(origin, type) else hint
-        if isinstance(kind, type):
-            _expect(isinstance(value, kind), f"a {kind.__name__}", value, path)
+        raise TypeError(f"{path}: configuration fields cannot be annotated {hint!r}")
 
 
 def _expect(fits: bool, wanted: str, value: Any, path: str) -> None:
@@ -246,31 +239,23 @@ def _expect(fits: bool, wanted: str, value: Any, path: str) -> None:
         raise ConfigError(path, f"{FIELD} must be {wanted}, got {value!r}")
 
 
-def _check_union(value: Any, options: tuple[Any, ...], path: str) -> None:
-    if value is None and type(None) in options:
-        return
-    errors = []
-    for option in options:
-        try:
-            _check(value, option, path)
-            return
-        except ConfigError as error:
-            errors.append(error)
-    if len(errors) == 1:
-        raise errors[0]
-    wanted = " or ".join(getattr(option, "__name__", str(option)) for option in options)
-    raise ConfigError(path, f"{FIELD} must be {wanted}, got {value!r}")
+def _item_hints(items: tuple[Any, ...], count: int) -> list[Any] | None:
+    """The hint of each of ``count`` values of a ``tuple[...]`` annotation; ``None`` when a
+    fixed-length tuple cannot hold ``count`` values."""
+    if len(items) == 2 and items[1] is Ellipsis:
+        return [items[0]] * count
+    return list(items) if len(items) == count else None
 
 
 def _check_tuple(value: Any, items: tuple[Any, ...], path: str) -> None:
-    variadic = len(items) == 2 and items[1] is Ellipsis
     if not isinstance(value, tuple):
-        wanted = "a tuple" if variadic else f"a tuple of {len(items)}"
+        wanted = "a tuple" if items[-1] is Ellipsis else f"a tuple of {len(items)}"
         raise ConfigError(path, f"{FIELD} must be {wanted}, got {value!r}")
-    if not variadic and len(value) != len(items):
+    hints = _item_hints(items, len(value))
+    if hints is None:
         raise ConfigError(path, f"{FIELD} needs {len(items)} values, got {len(value)}: {value!r}")
-    for index, item in enumerate(value):
-        _check(item, items[0] if variadic else items[index], f"{path}[{index}]")
+    for index, (item, hint) in enumerate(zip(value, hints, strict=True)):
+        _check(item, hint, f"{path}[{index}]")
 
 
 def _build(kind: type[Config], values: Any, path: str) -> Config:
@@ -297,13 +282,12 @@ def _from_json(value: Any, hint: Any, path: str) -> Any:
     if _is_section(hint):
         return _build(hint, value, path)
     if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
-        items = typing.get_args(hint)
-        variadic = len(items) == 2 and items[1] is Ellipsis
-        if not variadic and len(items) != len(value):
+        hints = _item_hints(typing.get_args(hint), len(value))
+        if hints is None:  # the wrong length: validation names it
             return tuple(value)
         return tuple(
-            _from_json(item, items[0] if variadic else items[index], f"{path}[{index}]")
-            for index, item in enumerate(value)
+            _from_json(item, item_hint, f"{path}[{index}]")
+            for index, (item, item_hint) in enumerate(zip(value, hints, strict=True))
         )
     return value
 
@@ -346,13 +330,6 @@ def _parse(text: str, hint: Any, path: str) -> Any:
     if origin is Literal:
         by_text = {str(choice): choice for choice in arguments}
         return by_text.get(text.strip(), text)
-    if origin in (typing.Union, types.UnionType):
-        if text.strip().lower() == "none" and type(None) in arguments:
-            return None
-        options = [option for option in arguments if option is not type(None)]
-        if len(options) == 1:
-            return _parse(text, options[0], path)
-        raise ConfigError(path, f"{FIELD} cannot be set from the command line")
     if origin is tuple:
         return _parse_tuple(text, arguments, path)
     if hint is bool:
@@ -376,13 +353,12 @@ def _parse(text: str, hint: Any, path: str) -> Any:
 
 
 def _parse_tuple(text: str, items: tuple[Any, ...], path: str) -> tuple[Any, ...]:
-    variadic = len(items) == 2 and items[1] is Ellipsis
     parts = [] if not text.strip() else [part.strip() for part in text.split(",")]
-    if not variadic and len(parts) != len(items):
+    element_hints = _item_hints(items, len(parts))
+    if element_hints is None:
         raise ConfigError(
             path, f"{FIELD} needs {len(items)} comma-separated values, got {len(parts)}: {text!r}"
         )
-    element_hints = [items[0]] * len(parts) if variadic else list(items)
     if any(typing.get_origin(_base(hint)) is tuple for hint in element_hints):
         raise ConfigError(path, f"{FIELD} (nested tuples) cannot be set from the command line")
     return tuple(
