@@ -24,7 +24,7 @@ from torch import nn
 from models.core.config import to_dict
 from models.core.errors import DataError
 from models.core.progress import Progress, level_of, quiet
-from models.core.training import pick_device
+from models.core.training import TrainingRun, pick_device
 from models.pcg.distill import (
     Combine,
     DistillConfig,
@@ -130,7 +130,7 @@ def run_experiment(
     if data.unlabelled:
         parts["unlabelled"] = data.unlabelled
         log(f"pool: pretrain and finetune {data.unit} and {len(data.unlabelled)} unlabelled")
-    stage = Stage(config.front_end, len(data.classes), data.combine, device, log)
+    stage = Stage(config.front_end, len(data.classes), data.combine, TrainingRun(device, log))
     pool = parts["pretrain"] + parts["finetune"] + data.unlabelled
     results = []
     started = time.perf_counter()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.core.training import TrainConfig
+from models.core.training import TrainConfig, TrainingRun
 from models.pcg.contrastive import ContrastivePairs, nt_xent
 from models.pcg.distill import (
     DistillConfig,
@@ -170,7 +170,9 @@ def test_a_short_distillation_teaches_the_student(pcg2016_demo) -> None:
     config = tiny_config()
     groups = load_groups(pcg2016_demo, config, log=lambda _: None)
     labelled, validation, test = split_groups(groups, (0.5, 0.2, 0.3), seed=0)
-    stage = Stage(config.front_end, 2, single_signal, torch.device("cpu"), log=lambda _: None)
+    stage = Stage(
+        config.front_end, 2, single_signal, TrainingRun(torch.device("cpu"), lambda _: None)
+    )
     teacher = train_teacher(groups, labelled, validation, config, stage)
     assert set(stage.records) == {"pretrain", "finetune"}
     pool = labelled + validation + test

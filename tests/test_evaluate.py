@@ -217,7 +217,7 @@ def test_patient_file_without_labels_is_an_error_naming_it(tmp_path: Path):
 def test_patient_files_win_over_recording_headers_in_one_folder(tmp_path: Path):
     labels, _ = patient_folders(tmp_path)
     assert any(labels.glob("*.hea"))
-    assert folders.detect_task(labels) == "murmur"
+    assert folders.label_folder_task(labels) == "murmur"
 
 
 def test_json_result(tmp_path: Path, capsys: pytest.CaptureFixture):

@@ -11,6 +11,7 @@ from matplotlib.image import imread
 
 from models.core.errors import DataError
 from models.core.training import pick_device
+from models.core.windows import window_starts
 from models.ecg.networks import ClassWiseAttention
 from models.formats.circor import load_recordings, read_patient
 from models.pcg.networks import AttentionPooling
@@ -55,7 +56,7 @@ def test_class_wise_attention_exposes_one_distribution_per_class() -> None:
 
 def test_overlapping_windows_are_averaged_where_they_overlap() -> None:
     window, length = 4, 6
-    starts = explain.window_starts(length, window)
+    starts = np.array(window_starts(length, window, window // 2))
     assert starts.tolist() == [0, 2]
     maps = np.array([[[1.0, 3.0]], [[5.0, 7.0]]])
     stitched = explain.stitch(maps, starts, window, np.arange(length))

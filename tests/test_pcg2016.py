@@ -54,8 +54,8 @@ def test_detection_tells_2016_folders_from_circor_and_ecg(
     assert tasks.detect_task(ecg_demo) == "ecg"
     assert task2016.find_items(murmur_demo) == []
     assert len(task2016.find_items(pcg2016_demo)) == 40
-    assert folders.detect_task(pcg2016_demo) == "pcg2016"
-    assert folders.detect_task(murmur_demo) == "murmur"
+    assert folders.label_folder_task(pcg2016_demo) == "pcg2016"
+    assert folders.label_folder_task(murmur_demo) == "murmur"
 
 
 def test_real_2016_folder_is_detected_with_its_labels(pcg2016: Path) -> None:

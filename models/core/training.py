@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -320,6 +320,52 @@ def training_record(history: History, keep_from: int = 1) -> dict[str, Any]:
     scored = [r for r in history if r["validation"] is not None and r["epoch"] >= first]
     best = max(scored, key=lambda record: record["validation"], default=None)
     return {"history": history, "best_epoch": best and best["epoch"]}
+
+
+@dataclass
+class TrainingRun:
+    """What every training phase of a run shares: device, log and checkpoints.
+
+    With a ``folder`` each phase checkpoints every epoch there (one file per named phase) and
+    ``resume`` continues it; ``identity`` (settings and items) must match the checkpoint's.
+    Without one nothing is checkpointed.
+    """
+
+    device: torch.device
+    log: Callable[[str], None]
+    folder: Path | None = None
+    resume: bool = False
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    def checkpoint(self, phase: str | None = None) -> Checkpointing | None:
+        """The checkpointing of ``phase`` (``None``: a task with a single phase)."""
+        if self.folder is None:
+            return None
+        identity = self.identity if phase is None else {**self.identity, "phase": phase}
+        return Checkpointing(storage.checkpoint_path(self.folder, phase), self.resume, identity)
+
+    def fit(
+        self,
+        network: torch.nn.Module,
+        batches: Batches,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        config: TrainConfig,
+        validate: Callable[[torch.nn.Module], float] | None = None,
+        phase: str | None = None,
+    ) -> dict[str, Any]:
+        """Train ``network`` in place with this run's device, log and ``phase``'s checkpoint;
+        the training record of ``model.json`` (epoch history, kept epoch)."""
+        history = fit(
+            network,
+            batches,
+            loss,
+            config,
+            self.device,
+            validate=validate,
+            log=self.log,
+            checkpoint=self.checkpoint(phase),
+        )
+        return training_record(history, config.keep_from)
 
 
 def minibatches(count: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

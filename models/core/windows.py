@@ -34,19 +34,13 @@ def window_starts(total: int, length: int, hop: int) -> list[int]:
     return starts
 
 
-def sliding_windows(signal: np.ndarray, length: int, hop: int) -> np.ndarray:
-    """All windows of :func:`window_starts`, stacked first (for short signals and figures)."""
-    return np.concatenate(list(window_batches(signal, length, hop, batch_size=None)))
-
-
 def window_batches(
-    signal: np.ndarray, length: int, hop: int, batch_size: int | None = WINDOW_BATCH
+    signal: np.ndarray, length: int, hop: int, batch_size: int = WINDOW_BATCH
 ) -> Iterator[np.ndarray]:
-    """The windows of ``signal`` (last axis is time), ``batch_size`` at a time (None: all)."""
+    """The windows of ``signal`` (last axis is time), ``batch_size`` at a time."""
     starts = window_starts(signal.shape[-1], length, hop)
-    step = len(starts) if batch_size is None else batch_size
-    for first in range(0, len(starts), step):
-        chunk = starts[first : first + step]
+    for first in range(0, len(starts), batch_size):
+        chunk = starts[first : first + batch_size]
         yield np.stack([fit_length(signal[..., s : s + length], length) for s in chunk])
 
 

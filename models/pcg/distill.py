@@ -30,7 +30,7 @@ from torch.nn import functional
 from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt, Share
 from models.core.losses import LossConfig
 from models.core.thresholds import TunedThresholds
-from models.core.training import Checkpointing, TrainConfig, fit, seed_everything, training_record
+from models.core.training import TrainConfig, TrainingRun, seed_everything
 from models.core.windows import mean_over_windows
 from models.pcg.contrastive import ContrastiveConfig, ContrastivePairs, nt_xent
 from models.pcg.distill_networks import Classifier, ResNet18Encoder, StudentEncoder
@@ -271,17 +271,23 @@ def log_loss(labels: Sequence[int], probabilities: np.ndarray) -> float:
 class Stage:
     """What every training phase shares: data framing, device, progress output, checkpoints.
 
-    ``checkpoints`` gives the checkpointing of a phase (a training run's, which keeps one file per
-    phase); without it nothing is checkpointed. ``records`` collects each phase's epoch history.
+    ``run`` gives every phase its device, log and checkpoint (one file per phase); ``records``
+    collects each phase's epoch history.
     """
 
     front_end: FrontEndConfig
     classes: int
     combine: Combine
-    device: torch.device
-    log: Callable[[str], None] = print
-    checkpoints: Callable[[str], Checkpointing | None] | None = None
+    run: TrainingRun
     records: dict = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return self.run.device
+
+    @property
+    def log(self) -> Callable[[str], None]:
+        return self.run.log
 
     @property
     def length(self) -> int:
@@ -304,14 +310,8 @@ class Stage:
         return None if search is None else float(search.thresholds[0])
 
     def fit(self, phase: str, **arguments) -> None:
-        """``models.core.training.fit`` with this stage's device, log and ``phase``'s checkpoint."""
-        history = fit(
-            device=self.device,
-            log=self.log,
-            checkpoint=self.checkpoints and self.checkpoints(phase),
-            **arguments,
-        )
-        self.records[phase] = training_record(history, arguments["config"].keep_from)
+        """Train one phase through the run, keeping its training record."""
+        self.records[phase] = self.run.fit(phase=phase, **arguments)
 
     def validation(self, groups: Sequence[Group]) -> Callable[[nn.Module], float]:
         """The epoch score: AUROC on ``groups``, ties broken by the lower log loss.

@@ -33,7 +33,7 @@ from torch import nn
 from models.core import storage
 from models.core.errors import DataError
 from models.core.signal import hz_to_mel, mel_to_hz
-from models.core.windows import sliding_windows
+from models.core.windows import window_starts
 from models.formats.circor import Patient, load_recordings, read_patient
 from models.formats.snomed import class_label
 from models.formats.wfdb_ecg import LEADS, load_signal, read_header
@@ -86,11 +86,6 @@ def capture(modules: list[nn.Module], run: Callable[[], object]) -> tuple[object
     return result, kept
 
 
-def window_starts(length: int, window: int) -> np.ndarray:
-    """First sample of every window the model scores (the kit's half-overlapping windows)."""
-    return sliding_windows(np.arange(length), window, window // 2)[:, 0]
-
-
 def stitch(maps: np.ndarray, starts: np.ndarray, window: int, grid: np.ndarray) -> np.ndarray:
     """Per-window maps (windows, rows, cells) → (rows, grid points) over the whole signal.
 
@@ -127,7 +122,7 @@ def draw_attention(
     """Shade ``axis`` with the windows' attention ``maps`` stitched over a signal of ``length``
     samples on the explanation grid, stretched by :func:`relative`; returns the image."""
     grid = np.arange(0, length, GRID_SECONDS * frequency)
-    stitched = stitch(maps, window_starts(length, window), window, grid)
+    stitched = stitch(maps, np.array(window_starts(length, window, window // 2)), window, grid)
     return axis.imshow(
         relative(stitched),
         origin=origin,
@@ -178,7 +173,9 @@ def murmur_maps(
     else:
         signals = list(zip(patient.locations, prepared, strict=True))
     window = round(config.window_seconds * config.frequency)
-    bounds = np.cumsum([0] + [len(window_starts(len(signal), window)) for _, signal in signals])
+    bounds = np.cumsum(
+        [0] + [len(window_starts(len(signal), window, window // 2)) for _, signal in signals]
+    )
     maps = [
         (name, signal, attention[a:b])
         for (name, signal), a, b in zip(signals, bounds[:-1], bounds[1:], strict=True)

@@ -76,7 +76,7 @@ Evaluation = MurmurEvaluation | EcgEvaluation | Pcg2016Evaluation
 def evaluate(label_folder: str | Path, output_folder: str | Path, year: int = 2021) -> Evaluation:
     """Score ``output_folder`` against ``label_folder``, detecting the task from the labels so
     that one call serves every challenge year."""
-    task = detect_task(label_folder)
+    task = label_folder_task(label_folder)
     if task == "murmur":
         return evaluate_murmur(label_folder, output_folder)
     if task == "pcg2016":
@@ -84,9 +84,11 @@ def evaluate(label_folder: str | Path, output_folder: str | Path, year: int = 20
     return evaluate_ecg(label_folder, output_folder, year)
 
 
-def detect_task(label_folder: str | Path) -> str:
-    """``murmur`` for patient ``.txt`` files, ``pcg2016`` for ``REFERENCE.csv``, ``ecg`` for
-    ``.hea`` headers; a folder with none of them is an error saying what was expected."""
+def label_folder_task(label_folder: str | Path) -> str:
+    """The task whose labels ``label_folder`` holds: ``murmur`` for patient ``.txt`` files,
+    ``pcg2016`` for ``REFERENCE.csv``, ``ecg`` for ``.hea`` headers; a folder with none of them
+    is an error saying what was expected. Unlike ``models.tasks.registry.detect_task``, which
+    finds a task's data, it needs no signal files: a label folder may hold labels alone."""
     names = _file_names(label_folder, "label folder")
     if any(name.lower().endswith(".txt") for name in names) and find_patient_files(label_folder):
         return "murmur"

@@ -40,9 +40,8 @@ def score_folders(
     that a user sees them even when a table then cannot be written (a :class:`DataError`).
     """
     evaluation = evaluate(label_folder, output_folder, year)
-    for warning in evaluation.warnings:
-        if warn is not None:
-            warn(warning)
+    for warning in evaluation.warnings if warn is not None else ():
+        warn(warning)
     summary, per_class = score_tables(evaluation)
     write_score_files(summary, per_class, scores_csv, class_scores_csv)
     if as_json_text:

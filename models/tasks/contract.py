@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.core import storage
-from models.core.losses import Loss
-from models.core.training import Batches, Checkpointing, TrainConfig, fit, training_record
+from models.core.training import TrainingRun
 
 Log = Callable[[str], None]
 Thresholds = dict[str, np.ndarray]
@@ -33,50 +31,6 @@ class Example:
     name: str
     strata: tuple[str, ...]
     item: Any
-
-
-@dataclass
-class TrainingRun:
-    """What a task's ``fit`` and ``tune`` share with the pipeline: device, log, checkpoints.
-
-    With a ``folder`` each training phase checkpoints every epoch there and ``resume``
-    continues it; ``identity`` (settings and items) must match the checkpoint's.
-    """
-
-    device: torch.device
-    log: Log
-    folder: Path | None = None
-    resume: bool = False
-    identity: dict[str, Any] = field(default_factory=dict)
-
-    def checkpoint(self, phase: str | None = None) -> Checkpointing | None:
-        """The checkpointing of ``phase`` (``None``: a task with a single phase)."""
-        if self.folder is None:
-            return None
-        identity = self.identity if phase is None else {**self.identity, "phase": phase}
-        return Checkpointing(storage.checkpoint_path(self.folder, phase), self.resume, identity)
-
-    def fit(
-        self,
-        network: nn.Module,
-        batches: Batches,
-        loss: Loss,
-        config: TrainConfig,
-        validate: Callable[[nn.Module], float],
-    ) -> dict[str, Any]:
-        """Train ``network`` in place with this run's device, log and checkpoint; the training
-        record of ``model.json`` (epoch history, kept epoch)."""
-        history = fit(
-            network,
-            batches,
-            loss,
-            config,
-            self.device,
-            validate=validate,
-            log=self.log,
-            checkpoint=self.checkpoint(),
-        )
-        return training_record(history, config.keep_from)
 
 
 @dataclass
@@ -104,6 +58,9 @@ class Task(Protocol):
     TASK: str  # the name saved in model.json
     UNIT: str  # what one item is: "patient", "record", "recording"
     CONFIG: type  # the configuration dataclass, with the papers' values as defaults
+    # Settings added after the task's models were first saved, with the values those models
+    # were trained with: they fill in what an older model.json lacks.
+    LEGACY_SETTINGS: dict[str, Any]
 
     def find_items(self, folder: str | Path) -> list[Path]:
         """The items of a data folder, in a fixed order."""

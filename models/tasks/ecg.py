@@ -10,6 +10,7 @@ to tune one decision threshold per class for the Challenge metric.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -86,6 +87,7 @@ class EcgConfig(Checked):
 
 
 CONFIG = EcgConfig
+LEGACY_SETTINGS: dict[str, Any] = {}  # every setting is as old as its saved models
 
 
 @cache
@@ -125,9 +127,13 @@ def item_files(path: Path) -> list[Path]:
 
 def stratum(path: Path) -> str:
     """The label folds are balanced on: the record's first scored diagnosis, if any."""
-    scoring = scoring_of(EcgConfig().classes_year)
-    classes = [scoring.class_of(code) for code in read_header(path).dx]
-    scored = sorted(index for index in classes if index is not None)
+    return first_scored_class(read_header(path).dx, scoring_of(EcgConfig().classes_year))
+
+
+def first_scored_class(codes: Sequence[str], scoring: EcgScoring) -> str:
+    """The code of the first scored class among ``codes`` in class order, ``unscored`` if none:
+    what folds and the hold-out split are stratified on."""
+    scored = sorted(i for i in (scoring.class_of(code) for code in codes) if i is not None)
     return scoring.codes[scored[0]] if scored else "unscored"
 
 
@@ -150,12 +156,10 @@ def load_training(folder: str | Path, config: EcgConfig, log: Log) -> list[Examp
     """Every record of ``folder``, prepared and cached, with its first scored class as the
     hold-out stratum (``unscored`` for records with none)."""
     scoring = scoring_of(config.classes_year)
-    examples = []
-    for record in cache_records(folder, config, log):
-        scored = sorted(i for i in (scoring.class_of(code) for code in record.dx) if i is not None)
-        stratum = scoring.codes[scored[0]] if scored else "unscored"
-        examples.append(Example(record.name, (stratum,), record))
-    return examples
+    return [
+        Example(record.name, (first_scored_class(record.dx, scoring),), record)
+        for record in cache_records(folder, config, log)
+    ]
 
 
 def build(config: EcgConfig) -> nn.Module:

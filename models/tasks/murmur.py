@@ -110,6 +110,7 @@ class MurmurConfig(Checked):
 
 
 CONFIG = MurmurConfig
+LEGACY_SETTINGS: dict[str, Any] = {}  # every setting is as old as its saved models
 
 
 @dataclass

@@ -46,6 +46,9 @@ from models.tasks.contract import Example, Log, Prediction, Thresholds, TrainedM
 TASK = "pcg2016"
 UNIT = "recording"
 CONFIG = DistillConfig
+# A 2016 model folder saved before ``stem_pool`` existed holds a teacher with the stem's max
+# pooling.
+LEGACY_SETTINGS: dict[str, Any] = {"stem_pool": True}
 CLASSES = PCG2016_CLASSES
 LABEL_CLASS = {1: CLASSES.index("Abnormal"), -1: CLASSES.index("Normal")}
 KEPT_PHASE = {"teacher": "finetune", "student": "distill"}
@@ -107,14 +110,7 @@ def load_training(folder: str | Path, config: DistillConfig, log: Log) -> list[E
 
 
 def stage_of(config: DistillConfig, run: TrainingRun) -> Stage:
-    return Stage(
-        config.front_end,
-        len(CLASSES),
-        single_signal,
-        run.device,
-        run.log,
-        checkpoints=run.checkpoint,
-    )
+    return Stage(config.front_end, len(CLASSES), single_signal, run)
 
 
 def fit(

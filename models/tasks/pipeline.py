@@ -23,9 +23,6 @@ from models.formats.outputs import write_outputs
 from models.tasks.contract import Example, Task, TrainedModel, TrainingRun
 from models.tasks.registry import model_task
 
-# Settings added after models were first saved, as the models saved without them were trained:
-# a 2016 model folder without ``stem_pool`` holds a teacher with the stem's max pooling.
-LEGACY_SETTINGS = {"pcg2016": {"stem_pool": True}}
 TRAINING_KEYS = ("history", "best_epoch", "phase", "phases", "threshold_search")
 
 
@@ -92,7 +89,7 @@ def save(task: Task, model: TrainedModel, model_folder: str | Path) -> None:
 def load(task: Task, model_folder: str | Path, device: str | None = None) -> TrainedModel:
     """A saved model of ``task``, from this format version or an earlier one."""
     metadata = storage.read_metadata(model_folder)
-    settings = {**LEGACY_SETTINGS.get(task.TASK, {}), **metadata["config"]}
+    settings = {**task.LEGACY_SETTINGS, **metadata["config"]}
     config = from_dict(task.CONFIG, settings)
     network = task.build(config)
     task.saved_part(network).load_state_dict(storage.read_weights(model_folder))
