@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             verbose,
             arguments.device,
         )
-    except DataError as error:
+    except (DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return report_failures(failures)

@@ -11,12 +11,13 @@ reads it (``model``, ``test_data``, ``outputs``), and its report lands in
 from __future__ import annotations
 
 import argparse
-import shutil
+import re
 import sys
 import time
 from pathlib import Path
 
 from models.core.errors import DataError
+from models.core.folders import claim_work_folder
 from models.report.page import write_report
 from models.scoring.score_files import score_folders
 from models.synthetic.circor import write_murmur_folder
@@ -27,6 +28,7 @@ from models.tasks.pipeline import report_failures, run_folder
 from models.tasks.registry import task_module
 
 WRITERS = {"murmur": write_murmur_folder, "ecg": write_ecg_folder, "pcg2016": write_2016_folder}
+OWNED = re.compile("|".join(WRITERS))  # what the demo writes into its work folder
 
 
 def run_task(workdir: Path, task: str, count: int, seed: int) -> int:
@@ -82,10 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         "--recordings", type=int, default=60, help="2016 heart-sound training recordings"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="empty WORKDIR even if it holds other files"
+    )
     arguments = parser.parse_args(argv)
-    workdir = Path(arguments.workdir)
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    try:
+        workdir = claim_work_folder(arguments.workdir, "demo", OWNED, arguments.overwrite)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     started = time.perf_counter()
     counts = {
         "murmur": arguments.patients,

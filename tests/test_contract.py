@@ -99,6 +99,77 @@ def test_bad_inputs_cost_only_their_own_outputs(
         assert not np.allclose(np.asarray(results["limbleads"][3], dtype=float), good)
 
 
+def test_a_rerun_never_leaves_the_previous_runs_outputs(
+    trained, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    task, data, model = trained
+    outputs = tmp_path / "outputs"
+    assert run_model.main([str(model), str(data), str(outputs), "-q"]) == 0
+    damaged = tmp_path / "damaged"  # the same items, the first one unreadable: the rerun stops
+    shutil.copytree(data, damaged)
+    TASKS[task].find_items(damaged)[0].write_bytes(b"\xff\xfe not a challenge file")
+    assert run_model.main([str(model), str(damaged), str(outputs), "-q"]) == 1
+    assert not list(outputs.glob("*.csv"))
+    capsys.readouterr()
+    assert evaluate_model.main([str(data), str(outputs)]) == 1
+    assert "error: " in capsys.readouterr().err
+
+
+def test_write_side_and_device_faults_are_one_line(
+    trained, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _, data, model = trained
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    cases = [
+        (run_model.main, [str(model), str(data), str(plain)], "plain: is not a folder"),
+        (
+            run_model.main,
+            [str(model), str(data), str(plain / "below")],
+            "plain/below: cannot create the folder (Not a directory)",
+        ),
+        (run_model.main, [str(plain), str(data), str(tmp_path / "o")], "not a model folder"),
+        (train_model.main, [str(data), str(plain), "--epochs", "1"], "plain: is not a folder"),
+        (
+            run_model.main,
+            [str(model), str(data), str(tmp_path / "o"), "--device", "cuda:7"],
+            "--device cuda:7: this machine has",
+        ),
+        (
+            run_model.main,
+            [str(model), str(data), str(tmp_path / "o"), "--device", "tpu"],
+            "--device tpu: ",
+        ),
+    ]
+    for main, arguments, problem in cases:
+        assert main([*arguments, "-q"]) == 1, arguments
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and problem in error, (arguments, error)
+    assert plain.read_text() == ""
+
+
+@pytest.mark.parametrize("damage", ["lacks its configuration", "names another network"])
+def test_a_damaged_model_json_is_one_line(
+    trained, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str
+) -> None:
+    task, data, model = trained
+    damaged = tmp_path / "model"
+    shutil.copytree(model, damaged)
+    metadata = json.loads((damaged / storage.METADATA_FILE).read_text())
+    if damage == "lacks its configuration":
+        del metadata["config"]
+        problem = "model.json: lacks the entry 'config'"
+    else:
+        networks = get_args(inspect.get_annotations(TASKS[task].CONFIG, eval_str=True)["network"])
+        other = next(name for name in networks if name != metadata["config"]["network"])
+        metadata["config"]["network"] = other
+        problem = "model.json: its weights do not fit the network it names"
+    (damaged / storage.METADATA_FILE).write_text(json.dumps(metadata))
+    assert run_model.main([str(damaged), str(data), str(tmp_path / "o"), "-q"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and problem in error, error
+
+
 @pytest.mark.parametrize("task", list(TASKS))
 def test_a_killed_training_resumes_to_the_uninterrupted_model(
     task: str, request: pytest.FixtureRequest, tmp_path: Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,11 @@ import pytest
 
 from models import crossval
 from models.core.config import override
+from models.core.errors import DataError
 from models.core.splits import fold_indices
 from models.formats.physionet2016 import read_2016_reference
-from models.tasks import murmur
+from models.report.run_folders import find_run
+from models.tasks import ecg, murmur, pcg2016
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +64,45 @@ def test_2016_folds_carry_their_own_reference_and_scores(
     with open(workdir / "crossval.csv") as handle:
         header = next(csv.reader(handle))
     assert header == ["fold", "AUROC", "AUPRC", "accuracy", "F-measure", "MAcc"]
+
+
+def test_source_folds_hold_out_one_whole_source_each(pcg2016_demo: Path, tmp_path: Path) -> None:
+    names = sorted(path.stem for path in pcg2016_demo.glob("*.wav"))
+    table = tmp_path / "sources.csv"
+    table.write_text(
+        "".join(f"{name},{'north' if i % 3 else 'south'}\n" for i, name in enumerate(names))
+    )
+    workdir = tmp_path / "cv"
+    arguments = [str(pcg2016_demo), str(workdir), "--group", "source", "--sources", str(table)]
+    assert crossval.main([*arguments, "--epochs", "1", "-q"]) == 0
+    for fold, source in (("fold1", "north"), ("fold2", "south")):
+        assert (workdir / fold / crossval.HELD_OUT_FILE).read_text().strip() == source
+        held = {path.stem for path in (workdir / fold / "test").glob("*.wav")}
+        assert held == {n for i, n in enumerate(names) if (i % 3 > 0) == (source == "north")}
+    with open(workdir / "crossval.csv") as handle:
+        assert [row[0] for row in csv.reader(handle)] == ["fold", "north", "south", "mean", "std"]
+    assert [part.name for part in find_run(workdir).parts] == ["fold 1 (north)", "fold 2 (south)"]
+
+
+def test_sources_are_read_from_the_items(ecg_folder: Path, circor: Path, tmp_path: Path) -> None:
+    records = Counter(ecg.source(path) for path in ecg.find_items(ecg_folder))
+    assert set(records) == {"A", "Q", "S", "HR", "E", "JS"}  # no INCART record is shared
+    campaigns = Counter(murmur.source(path) for path in murmur.find_items(circor))
+    assert set(campaigns) == {"CC2014", "CC2015"}
+    (tmp_path / "12345.hea").write_text("12345 1 500 5000\n")
+    with pytest.raises(DataError, match=r"12345\.hea: its name starts with no source letters"):
+        ecg.source(tmp_path / "12345.hea")
+
+
+def test_a_source_table_must_name_every_item(pcg2016_demo: Path, tmp_path: Path) -> None:
+    table = tmp_path / "sources.csv"
+    table.write_text("a0001,north\n")
+    items = pcg2016.find_items(pcg2016_demo)
+    with pytest.raises(DataError, match=r"sources.csv: no source for 40 items"):
+        crossval.item_sources(pcg2016, items, table)
+    table.write_text("only-one-field\n")
+    with pytest.raises(DataError, match=r"sources.csv: line 1: expected ITEM,SOURCE"):
+        crossval.item_sources(pcg2016, items, table)
 
 
 def test_override_sets_the_shared_choices() -> None:

@@ -132,6 +132,35 @@ def test_cache_round_trip(ecg_demo: Path, tmp_path: Path) -> None:
     assert len(calls) == 4
 
 
+def test_a_damaged_cache_entry_is_prepared_again_with_a_warning(
+    ecg_demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    paths = find_records(ecg_demo)[:2]
+    settings = ecg.Preprocessing()
+
+    def features(prepared, record_header):
+        return ecg.record_features(prepared, record_header, settings)
+
+    def prepare(signal, record_header):
+        return ecg.prepare(signal, record_header, settings)
+
+    first = build_cache(paths, settings, prepare, features, tmp_path, log=lambda _: None)
+    entry = first[0].signal_path.with_suffix(".json")
+    entry.write_text("{not json")
+    first[1].signal_path.write_bytes(b"garbage")
+    again = build_cache(paths, settings, prepare, features, tmp_path, log=lambda _: None)
+    warnings = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[1] for line in warnings] == [
+        str(entry),
+        str(first[1].signal_path.with_suffix(".json")),
+    ]
+    assert all(
+        "damaged ECG cache entry" in line and "preparing it again" in line for line in warnings
+    )
+    for old, new in zip(first, again, strict=True):
+        assert np.array_equal(old.signal(), new.signal())
+
+
 def _load(path: Path) -> tuple[np.ndarray, EcgHeader]:
     record_header = read_header(path)
     return load_signal(path, record_header), record_header

@@ -13,16 +13,19 @@ import wfdb
 
 from models.core.errors import DataError
 from models.core.paths import read_text
+from models.core.progress import quiet
 from models.formats.wfdb_ecg import (
     LEADS,
     find_records,
     load_signal,
     parse_dx,
     parse_header,
+    physical_signal,
     read_header,
     select_leads,
     to_physical,
 )
+from models.tasks import ecg
 from tests.conftest import record_count
 
 
@@ -149,3 +152,76 @@ def test_generated_records_load_through_the_kit(ecg_demo: Path) -> None:
         spaced += parse_dx(read_text(path).splitlines())[1]
         np.testing.assert_allclose(signal[2], signal[1] - signal[0], atol=2e-3)
     assert spaced >= 1
+
+
+def test_records_are_found_by_header_name_alone(ecg_folder: Path, tmp_path: Path) -> None:
+    copy_record(ecg_folder, "A0002", tmp_path)
+    copy_record(ecg_folder, "A0001", tmp_path)
+    (tmp_path / "A0001.mat").unlink()  # a header without its signal is still an item
+    shutil.copy(ecg_folder / "A0003.hea", tmp_path / "A0003.HEA")
+    (tmp_path / "1234_AV.hea").write_text("1234_AV 1 4000 8000\n1234_AV.wav 16 1 16 0 0 0 0 AV\n")
+    (tmp_path / "1234_AV.wav").write_bytes(b"")  # a heart-sound header, not an ECG
+    (tmp_path / ".A0004.hea").write_text("")
+    found = [path.name for path in find_records(tmp_path)]
+    assert found == ["A0001.hea", "A0002.hea", "A0003.HEA"]
+    with pytest.raises(DataError, match=r"A0001\.hea: signal file 'A0001\.mat' does not exist"):
+        load_signal(tmp_path / "A0001.hea")
+
+
+def test_a_header_naming_another_record_is_refused(ecg_folder: Path, tmp_path: Path) -> None:
+    path = copy_record(ecg_folder, "A0002", tmp_path)
+    copy = tmp_path / "A0009.hea"
+    copy.write_text(path.read_text())
+    with pytest.raises(DataError, match=r"A0009\.hea: record line names 'A0002', not 'A0009'"):
+        read_header(copy)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (("A0002 12 500 ", "A0002 12 10 "), r"implausible sampling rate 10 Hz for ECG"),
+        (("1000/mV", "0/mV"), r"gain 0 for lead I, II, .*, V6: wfdb would read it as 200/mV"),
+        (("1000/mV", "0.01/mV"), r"A0002\.mat: lead .* swings .* check the gains in A0002\.hea"),
+        ((" I\n", " left arm\n"), None),
+    ],
+    ids=["rate", "zero gain", "tiny gain", "one lead renamed"],
+)
+def test_implausible_headers_are_refused(
+    ecg_folder: Path, tmp_path: Path, change: tuple[str, str], reason: str | None
+) -> None:
+    path = copy_record(ecg_folder, "A0002", tmp_path)
+    path.write_text(path.read_text().replace(*change))
+    if reason is None:
+        assert load_signal(path).shape == (12, 5000)
+        return
+    with pytest.raises(DataError, match=reason):
+        load_signal(path)
+
+
+def test_signals_without_an_ecg_are_refused(ecg_folder: Path, tmp_path: Path) -> None:
+    path = copy_record(ecg_folder, "A0002", tmp_path)
+    val = scipy.io.loadmat(tmp_path / "A0002.mat")["val"]
+    val[:11] = 7
+    scipy.io.savemat(tmp_path / "A0002.mat", {"val": val}, format="4")
+    assert load_signal(path).shape == (12, 5000)  # one live lead is an ECG
+    val[11] = 7
+    scipy.io.savemat(tmp_path / "A0002.mat", {"val": val}, format="4")
+    with pytest.raises(DataError, match=r"A0002\.mat: every lead is constant: no ECG to classify"):
+        load_signal(path)
+    unknown = "\n".join(f"A0002.mat 16+24 1000/mV 16 0 0 0 0 X{lead}" for lead in range(12))
+    text = "A0002 12 500 5000\n" + unknown + "\n"
+    with pytest.raises(DataError, match=r"^R\.hea: no lead is named .* \(found X0, X1, "):
+        physical_signal(val, parse_header(text, source="R.hea"), "A0002.mat")
+
+
+def test_training_refuses_a_record_by_name(ecg_folder: Path, tmp_path: Path) -> None:
+    """The cache knows records by their files, so the files are checked before it is asked."""
+    path = copy_record(ecg_folder, "A0002", tmp_path)
+    copy_record(ecg_folder, "A0001", tmp_path)
+    (tmp_path / "A0000.hea").write_text(path.read_text())
+    with pytest.raises(DataError, match=r"A0000\.hea: record line names 'A0002'"):
+        ecg.cache_records(tmp_path, ecg.EcgConfig(), quiet)
+    (tmp_path / "A0000.hea").unlink()
+    (tmp_path / "A0001.mat").unlink()
+    with pytest.raises(DataError, match=r"A0001\.hea: signal file 'A0001\.mat' does not exist"):
+        ecg.cache_records(tmp_path, ecg.EcgConfig(), quiet)

@@ -180,6 +180,21 @@ def test_malformed_output_file_is_named_in_a_warning(tmp_path: Path, capsys: pyt
     )
 
 
+def test_an_unreadable_entry_beside_the_outputs_is_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    labels, outputs = ecg_folders(tmp_path)
+    (outputs / "loop1.csv").symlink_to(outputs / "loop2.csv")
+    (outputs / "loop2.csv").symlink_to(outputs / "loop1.csv")
+    status, _, err = run(capsys, labels, outputs, tmp_path / "scores.csv")
+    assert (status, err) == (0, "")
+    (outputs / "R2.csv").unlink()
+    (outputs / "R2.csv").symlink_to(outputs / "R2.csv")
+    status, _, err = run(capsys, labels, outputs)
+    assert status == 1
+    assert err == f"error: {outputs / 'R2.csv'}: cannot read (Too many levels of symbolic links)\n"
+
+
 def test_missing_output_file_is_one_error_line_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ):

@@ -73,3 +73,34 @@ def test_raising_a_true_class_lowers_the_challenge_loss() -> None:
 def test_challenge_loss_needs_the_scoring_weights() -> None:
     with pytest.raises(ValueError, match="weights"):
         build_multi_label(LossConfig(name="challenge"), np.ones(3), 5)
+
+
+def best_credit(labels: list[int], weights: np.ndarray) -> float:
+    """The most credit any outputs earn a record labelled ``labels``.
+
+    The credit, Σ over labels j and outputs k of W[j, k], divided by |labels ∪ outputs|, is a
+    ratio of linear functions of the outputs, so its maximum lies at binary outputs: every
+    label, then the other classes by falling column sum for as long as each raises the ratio.
+    """
+    columns = weights[labels].sum(axis=0)
+    gained, size = columns[labels].sum(), len(labels)
+    others = np.delete(columns, labels)
+    for value in np.sort(others)[::-1]:
+        if value <= gained / size:
+            break
+        gained, size = gained + value, size + 1
+    return gained / size
+
+
+@pytest.mark.parametrize("year", [2020, 2021])
+def test_no_outputs_earn_a_record_more_than_its_labels(year: int) -> None:
+    # What bounds the soft challenge score by 1 (models/core/losses.py): every label set of one
+    # or two classes, and random larger ones.
+    weights = np.array(load_ecg_scoring(year).weights)
+    count = len(weights)
+    sets = [[a] for a in range(count)] + [[a, b] for a in range(count) for b in range(a)]
+    rng = np.random.default_rng(year)
+    sets += [list(rng.choice(count, size, replace=False)) for size in (3, 4, 6) for _ in range(300)]
+    for labels in sets:
+        own = weights[np.ix_(labels, labels)].sum() / len(labels)
+        assert best_credit(labels, weights) <= own + 1e-9, labels

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +144,9 @@ def test_patient_lines_are_read_by_position_with_any_line_end(tmp_path: Path):
         "#1\r\nPresent,Unknown,Absent\r\n0,1,0\r\n0.1,0.8,0.1\r\n",
         "#2\n# a comment takes the place of the class line\nPresent,Unknown\n1,0\n0.9,0.1\n",
     )
-    assert malformed == []
+    assert [(Path(item.path).name, item.problem) for item in malformed] == [
+        ("1.csv", "its class line names none of the classes")
+    ]
     assert murmur.binary.tolist() == [[False, True, False], [False, False, False]]
 
 
@@ -159,8 +162,25 @@ def test_rows_follow_the_paths_across_class_lines(tmp_path: Path):
 
 def test_unreadable_output_file_is_an_error_naming_it(tmp_path: Path):
     (tmp_path / "1.csv").mkdir()
-    with pytest.raises(DataError, match=r"1\.csv: cannot read"):
-        read_patient_outputs([tmp_path / "1.csv"])
+    os.mkfifo(tmp_path / "2.csv")  # opened without blocking: refused, never waited on
+    os.symlink(tmp_path / "3.csv", tmp_path / "4.csv")
+    os.symlink(tmp_path / "4.csv", tmp_path / "3.csv")
+    for name, problem in [
+        ("1.csv", "not a regular file"),
+        ("2.csv", "not a regular file"),
+        ("3.csv", "cannot read .Too many levels of symbolic links"),
+    ]:
+        with pytest.raises(DataError, match=rf"{name}: {problem}"):
+            read_patient_outputs([tmp_path / name])
+
+
+def test_output_file_that_is_not_utf8_is_malformed(tmp_path: Path):
+    text = "#1\nPresent,Unknown,Absent\n1,0,0\n0.9,0.1,0.0\n"
+    (tmp_path / "1.csv").write_bytes(text.encode("utf-16"))
+    (tmp_path / "2.csv").write_bytes(bytes(range(128, 256)))
+    murmur, _, malformed = read_patient_outputs([tmp_path / "1.csv", tmp_path / "2.csv"])
+    assert [item.problem for item in malformed] == ["not UTF-8 text (byte 0)"] * 2
+    assert not murmur.binary.any()
 
 
 # 2021

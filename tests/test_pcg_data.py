@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from models.core.errors import DataError
-from models.formats.audio import load_wav
+from models.core.errors import DataError, check_samples
+from models.core.progress import quiet
+from models.formats.audio import HEART_SOUND, load_wav
 from models.formats.circor import (
     MURMUR_CLASSES,
     find_patient_files,
@@ -21,7 +23,12 @@ from models.formats.circor import (
     parse_patient_text,
     read_patient,
 )
-from models.formats.physionet2016 import read_2016_reference
+from models.formats.physionet2016 import (
+    PCG2016_REFERENCE,
+    find_2016_recordings,
+    read_2016_reference,
+)
+from models.tasks import murmur
 from tests.conftest import record_count
 
 PATIENT_TEXT = """1234 3 4000
@@ -166,11 +173,62 @@ def test_non_utf8_patient_file_is_a_data_error(tmp_path: Path) -> None:
         read_patient(path)
 
 
-def test_only_patient_files_are_found(tmp_path: Path) -> None:
+def test_patient_files_are_found_by_name_alone(tmp_path: Path) -> None:
     (tmp_path / "LICENSE.txt").write_text("Open Data Commons Attribution License\n")
+    (tmp_path / "README.txt").write_text("CirCor DigiScope\n")
+    (tmp_path / "._9.txt").write_bytes(b"\x00\x05\x16\x07")  # a resource fork, hidden
     (tmp_path / "10.txt").write_text("10 0 4000\n")
     (tmp_path / "9.txt").write_text("9 0 4000\n")
-    assert [path.name for path in find_patient_files(tmp_path)] == ["9.txt", "10.txt"]
+    (tmp_path / "11.TXT").write_text("11 0 4000\n")
+    (tmp_path / "12.txt").write_bytes("12 0 4000\n".encode("utf-16"))
+    found = [path.name for path in find_patient_files(tmp_path)]
+    assert found == ["9.txt", "10.txt", "11.TXT", "12.txt"]
+    with pytest.raises(DataError, match=r"12\.txt: not UTF-8 text"):
+        read_patient(tmp_path / "12.txt")
+
+
+def test_a_patient_file_naming_another_patient_is_refused(circor: Path, tmp_path: Path) -> None:
+    copy_patient(circor, "50127", tmp_path)
+    (tmp_path / "1.txt").write_text((tmp_path / "50127.txt").read_text())
+    with pytest.raises(DataError, match=r"1\.txt: line 1 names patient '50127', not '1'"):
+        read_patient(tmp_path / "1.txt")
+    with pytest.raises(DataError, match=r"1\.txt: line 1 names patient '50127'"):
+        murmur.load_patients(tmp_path, murmur.MurmurConfig(), quiet)
+
+
+def test_a_header_at_another_rate_than_its_wav_is_refused(circor: Path, tmp_path: Path) -> None:
+    path = copy_patient(circor, "50127", tmp_path)
+    header = tmp_path / "50127_AV.hea"
+    header.write_text(header.read_text().replace(" 4000 ", " 8000 ", 1))
+    with pytest.raises(DataError, match=r"50127_AV\.hea: says 8000 Hz but '50127_AV\.wav' is"):
+        load_recordings(tmp_path, read_patient(path))
+
+
+def test_a_constant_recording_is_refused(circor: Path, tmp_path: Path) -> None:
+    path = copy_patient(circor, "50127", tmp_path)
+    frames = soundfile.info(tmp_path / "50127_AV.wav").frames
+    soundfile.write(tmp_path / "50127_AV.wav", np.full(frames, 3, dtype=np.int16), 4000)
+    with pytest.raises(DataError, match=r"50127_AV\.wav: constant signal: no heart sound"):
+        load_recordings(tmp_path, read_patient(path))
+
+
+@pytest.mark.parametrize("frequency", [1.0, 499.0, 200_000.0])
+def test_implausible_heart_sound_rates_are_refused(frequency: float) -> None:
+    audio = np.random.default_rng(0).standard_normal(int(frequency) * 2)
+    with pytest.raises(DataError, match=f"x.wav: implausible sampling rate {frequency:g} Hz"):
+        check_samples(audio, frequency, "x.wav", HEART_SOUND)
+
+
+def test_2016_recordings_are_found_by_name(pcg2016: Path, tmp_path: Path) -> None:
+    shutil.copy(pcg2016 / "a0008.wav", tmp_path / "a0008.WAV")
+    shutil.copy(pcg2016 / "a0021.wav", tmp_path / "a0021.wav")
+    (tmp_path / "5.txt").write_text("5 1 2000\nAV 5_AV.hea 5_AV.wav\n")
+    shutil.copy(pcg2016 / "a0029.wav", tmp_path / "5_AV.wav")  # patient 5's recording
+    found = find_2016_recordings(tmp_path)
+    assert [path.name for path in found] == ["a0008.WAV", "a0021.wav"]
+    os.mkfifo(tmp_path / PCG2016_REFERENCE)
+    with pytest.raises(DataError, match=r"REFERENCE\.csv: not a regular file \(a named pipe\)"):
+        read_2016_reference(tmp_path)
 
 
 def test_every_2016_recording_loads_with_its_label(pcg2016: Path) -> None:
@@ -180,6 +238,7 @@ def test_every_2016_recording_loads_with_its_label(pcg2016: Path) -> None:
     for name in labels:
         audio, frequency = load_wav(pcg2016 / f"{name}.wav")
         assert frequency == 2000 and audio.ndim == 1 and len(audio) > 6 * 2000
+        check_samples(audio, frequency, name, HEART_SOUND)
     record_count("2016 heart-sound recordings", len(labels))
 
 

@@ -79,7 +79,7 @@ def murmur_cv(murmur_demo: Path, tmp_path_factory: pytest.TempPathFactory):
     """A 2-fold cross-validation of a tiny cnn-attention, its fold scores and its report."""
     workdir = tmp_path_factory.mktemp("murmur_cv")
     data = subset(murmur, murmur_demo, 16, workdir / "data")
-    rows = crossval.cross_validate(
+    _, rows = crossval.cross_validate(
         murmur, data, workdir, tiny_murmur_config(), folds=2, seed=0, verbose=0
     )
     return workdir, rows, report.write_report(workdir, workdir / "pages", verbose=0)
@@ -187,7 +187,7 @@ def tiny_pcg2016_config() -> DistillConfig:
 def pcg2016_cv(pcg2016_demo: Path, tmp_path_factory: pytest.TempPathFactory):
     """A 2-fold cross-validation of a tiny distilled student, its fold scores and its report."""
     workdir = tmp_path_factory.mktemp("pcg2016_cv")
-    rows = crossval.cross_validate(
+    _, rows = crossval.cross_validate(
         pcg2016, pcg2016_demo, workdir, tiny_pcg2016_config(), folds=2, seed=0, verbose=0
     )
     return workdir, rows, report.write_report(workdir, workdir / "pages", verbose=0)

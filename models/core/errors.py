@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,44 @@ class DataError(ValueError):
 MIN_SECONDS = 1.0  # one heartbeat at 60 bpm: nothing shorter can be classified
 
 
-def check_samples(samples: np.ndarray, frequency: float, source: str | Path) -> np.ndarray:
+@dataclass(frozen=True)
+class SignalKind:
+    """What a recording of one kind must be for the kit's networks to classify it.
+
+    ``name`` says what would be missing (``no ECG to classify``), ``channel`` what one row of a
+    multi-channel signal is called (``lead``); the sampling rate must lie within
+    ``min_frequency``..``max_frequency`` Hz. The formats module of each kind holds its bounds.
+    """
+
+    name: str
+    channel: str
+    min_frequency: float
+    max_frequency: float
+
+
+def check_frequency(frequency: float, kind: SignalKind, source: str | Path) -> float:
+    """``frequency`` if a recording of ``kind`` can be sampled at that rate, else a DataError:
+    a rate outside the bounds is a damaged header or a mislabelled file, and resampling it
+    would make up a signal."""
+    if not kind.min_frequency <= frequency <= kind.max_frequency:
+        raise DataError(
+            source,
+            f"implausible sampling rate {frequency:g} Hz for {kind.name} "
+            f"({kind.min_frequency:g}-{kind.max_frequency:g} Hz expected)",
+        )
+    return frequency
+
+
+def check_samples(
+    samples: np.ndarray, frequency: float, source: str | Path, kind: SignalKind
+) -> np.ndarray:
     """``samples`` (time on the last axis) if a model can use them, otherwise a DataError.
 
-    Empty or sub-second signals and NaN or infinite values (WFDB's invalid-sample marker
-    becomes NaN) are refused by name instead of turning into meaningless probabilities.
+    Implausible sampling rates, empty or sub-second signals, NaN or infinite values (WFDB's
+    invalid-sample marker becomes NaN) and signals without information (every channel
+    constant) are refused by name instead of turning into meaningless probabilities.
     """
+    check_frequency(frequency, kind, source)
     length = samples.shape[-1]
     if length < MIN_SECONDS * frequency:
         raise DataError(
@@ -43,6 +76,9 @@ def check_samples(samples: np.ndarray, frequency: float, source: str | Path) -> 
     if not np.isfinite(samples).all():
         bad = int(np.size(samples) - np.isfinite(samples).sum())
         raise DataError(source, f"holds {bad} NaN or infinite samples")
+    if (samples.max(axis=-1) == samples.min(axis=-1)).all():
+        flat = f"every {kind.channel} is constant" if samples.ndim > 1 else "constant signal"
+        raise DataError(source, f"{flat}: no {kind.name} to classify")
     return samples
 
 

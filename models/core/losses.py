@@ -124,10 +124,22 @@ def weighted_focal(
 def soft_challenge_score(
     probabilities: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, normal_index: int
 ) -> torch.Tensor:
-    """The Challenge metric with probabilities in place of binary outputs (differentiable).
+    """The Challenge metric with probabilities in place of binary outputs (differentiable),
+    within [-1, 1] for every batch.
 
     Each record's credit is normalised by the soft size of labels ∪ outputs, as the metric
-    normalises by the size of the union.
+    normalises by the size of the union. The metric divides the credit gained over the inactive
+    answer (sinus rhythm alone) by the most there is to gain. A batch of normal records has
+    nothing to gain, and one with a single abnormal record among many normal ones very little,
+    so on such batches that quotient exploded (a batch of one normal record read 6e7). Here the
+    room to gain is at least the inactive answer's own credit: an ordinary batch keeps the
+    metric's value, a batch of normal records scores the share of its inactive credit that the
+    outputs lose (-1 to 0). The room does not depend on the outputs, so the gradient keeps its
+    direction. A batch without any scored label has room 0 and gains exactly 0: score 0.
+
+    Bounds: the gain is at least minus the inactive credit, so the score is at least -1; it is
+    at most 1 because no outputs earn a record more credit than its own labels do under the
+    2020 and 2021 weights (``tests/test_losses_multi_label.py`` checks both tables).
     """
 
     def observed(outputs: torch.Tensor) -> torch.Tensor:
@@ -138,7 +150,8 @@ def soft_challenge_score(
     inactive = torch.zeros_like(targets)
     inactive[:, normal_index] = 1
     baseline = observed(inactive)
-    return (observed(probabilities) - baseline) / (observed(targets) - baseline).clamp(EPSILON)
+    room = torch.maximum(observed(targets) - baseline, baseline)
+    return (observed(probabilities) - baseline) / room.clamp(min=EPSILON)
 
 
 LOSS_NAMES: dict[str, tuple[str, ...]] = {
@@ -197,6 +210,7 @@ def build_multi_label(
         table = torch.as_tensor(weights, dtype=torch.float32)
 
         def challenge(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            """BCE plus ``challenge_weight`` × (1 − soft score), a term within [0, 2 × weight]."""
             score = soft_challenge_score(
                 torch.sigmoid(logits), targets, table.to(logits.device), normal_index
             )

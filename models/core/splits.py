@@ -28,9 +28,8 @@ def hold_out(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(fitting, held-out) item indices: ``share`` of the items held out, stratified."""
     if len(strata) < MIN_ITEMS:
-        raise DataError(
-            source, f"{len(strata)} items are too few to hold some out (at least {MIN_ITEMS})"
-        )
+        counted = "1 item is" if len(strata) == 1 else f"{len(strata)} items are"
+        raise DataError(source, f"{counted} too few to hold some out (at least {MIN_ITEMS})")
     indices = np.arange(len(strata))
     depth = min(len(items) for items in strata)
     for level in [*range(depth, 0, -1), 0]:

@@ -14,17 +14,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 from models import __version__
 from models.core.errors import DataError
+from models.core.folders import atomic_write, make_folder
 
 FORMAT_VERSION = 3
 METADATA_FILE = "model.json"
@@ -37,8 +35,7 @@ def save_model(
     folder: str | Path, task: str, metadata: dict[str, Any], weights: dict[str, torch.Tensor]
 ) -> None:
     """Write the weights under a new name, then commit them by replacing ``model.json``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     payload = tensor_bytes(weights)
     digest = hashlib.sha256(payload).hexdigest()
     weights_file = f"weights-{digest[:16]}.pt"
@@ -70,39 +67,6 @@ def tensor_bytes(weights: dict[str, torch.Tensor]) -> bytes:
     buffer = io.BytesIO()
     torch.save({name: tensor.detach().cpu() for name, tensor in weights.items()}, buffer)
     return buffer.getvalue()
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], Any], durable: bool = True) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``: readers
-    see the old file or the whole new one. ``durable`` also syncs the file and the rename to
-    disk, so a power cut cannot undo them; caches that can be rebuilt skip that cost."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        # mkstemp creates owner-only files; model folders and caches are meant to be shared.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    if durable:
-        sync_folder(path.parent)
-
-
-def sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def read_metadata(folder: str | Path) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 Each epoch ends with a checkpoint (network, optimiser, scheduler, random states, history and
 the best epoch so far) written atomically, so a run killed at any moment continues from its last
 finished epoch with ``resume``, and the continued run trains exactly as the uninterrupted one.
+
+A step whose loss is not finite, or a validation whose score or held-out outputs are not, stops
+the run with a :class:`TrainingError` naming the epoch and the items: a network that once went
+NaN outputs NaN for every item after, so no model is made from it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -23,8 +27,18 @@ import torch
 
 from models.core import distributed, storage
 from models.core.config import Checked, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from models.core.config import validate as check_settings
 from models.core.errors import DataError
+from models.core.folder_lock import training_lock
+from models.core.folders import make_folder
 from models.core.progress import Progress, level_of, quiet
+from models.core.training_errors import (
+    NonFiniteLoss,
+    TrainingError,
+    batch_items,
+    checked_outputs,
+    checked_score,
+)
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 # One epoch of batches, drawn from the epoch's generator (so a resumed run draws the same ones)
@@ -77,10 +91,22 @@ class Checkpointing:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``cuda`` when there is a GPU, otherwise ``cpu``; an explicit name wins."""
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``cuda`` when there is a GPU, otherwise ``cpu``; an explicit name wins if this machine
+    has it (a ValueError saying what it has otherwise, not a failure deep in the first step)."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a torch device name (cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPUs "
+            f"(torch {torch.__version__})"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: the kit runs on cpu or cuda")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -150,14 +176,19 @@ def fit(
     validate: Callable[[torch.nn.Module], float] | None = None,
     log: Callable[[str], None] = print,
     checkpoint: Checkpointing | None = None,
+    source: str = "training",
 ) -> History:
     """Train ``network`` in place, leave it with the weights of its best epoch, return the history.
 
-    ``batches(rng)`` yields ``(inputs, targets)`` for one epoch, drawing all randomness from
-    ``rng`` and splitting the epoch with :func:`minibatches`. ``validate`` returns a score where
-    higher is better; without it the last epoch is kept. Under ``torchrun`` only the main
-    process validates and writes checkpoints.
+    ``batches(rng)`` yields ``(inputs, targets)`` for one epoch (a :class:`NamedBatch` also names
+    its items), drawing all randomness from ``rng`` and splitting the epoch with
+    :func:`minibatches`. ``validate`` returns a score where higher is better; without it the
+    last epoch is kept. Under ``torchrun`` only the main process validates and writes
+    checkpoints. ``config`` is checked again (a field set after it was built escapes its own
+    check), and a loss or validation score that is not finite raises :class:`TrainingError`
+    naming ``source``.
     """
+    check_settings(config)
     seed_everything(config.seed)
     network.to(device)
     trainer = distributed.wrap(network, device)
@@ -182,12 +213,17 @@ def fit(
             learning_rate = scheduler.get_last_lr()[0]
             trainer.train()
             epoch_batches = batches(epoch_generator(config.seed, epoch))
-            mean_loss = train_epoch(trainer, epoch_batches, loss, optimiser, scaler, dtype, device)
+            try:
+                mean_loss = train_epoch(
+                    trainer, epoch_batches, loss, optimiser, scaler, dtype, device
+                )
+            except NonFiniteLoss as error:
+                raise TrainingError(source, f"epoch {epoch}, {error}; no model saved") from None
             scheduler.step()
             record = {"epoch": epoch, "loss": mean_loss, "validation": None}
             if validate is not None and main:
                 network.eval()
-                record["validation"] = score = float(validate(network))
+                record["validation"] = score = checked_score(validate(network), epoch, source)
                 if score > state.best_score and epoch >= min(config.keep_from, config.epochs):
                     state.best_score, state.best_epoch = score, epoch
                     state.best_state = copy.deepcopy(network.state_dict())
@@ -217,9 +253,14 @@ def train_epoch(
     dtype: torch.dtype | None,
     device: torch.device,
 ) -> float:
-    """One pass over ``batches``; the mean loss per example. The loss is taken in float32."""
+    """One pass over ``batches``; the mean loss per example. The loss is taken in float32.
+
+    A step whose loss is not finite ends the pass with :class:`NonFiniteLoss`: every step after
+    it would train on NaN weights.
+    """
     total, count = 0.0, 0
-    for inputs, targets in batches:
+    for index, batch in enumerate(batches, start=1):
+        inputs, targets = batch
         inputs = tuple(to_device(tensor, device) for tensor in inputs)
         targets = to_device(targets, device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
@@ -229,7 +270,10 @@ def train_epoch(
         scaler.scale(value).backward()
         scaler.step(optimiser)
         scaler.update()
-        total, count = total + value.item() * len(targets), count + len(targets)
+        step = value.item()
+        if not np.isfinite(step):
+            raise NonFiniteLoss(step, index, batch_items(batch))
+        total, count = total + step * len(targets), count + len(targets)
     return total / max(count, 1)
 
 
@@ -299,17 +343,22 @@ def resume(
 def training_run(
     model_folder: str | Path, device: str | None, verbose: int
 ) -> Iterator[tuple[torch.device, Callable[[str], None]]]:
-    """Set up one training command: the device (joining ``torchrun``'s group) and the log.
+    """Set up one training command: the device (joining ``torchrun``'s group), the log and the
+    model folder's training lock.
 
-    Only the main process of a distributed run logs. The model folder is created up front
-    because the checkpoints live in it. The processes leave the group together, after the main
-    one has tuned and saved: one that tears its connections down early can abort the others.
+    Only the main process of a distributed run logs and takes the lock (the run's other
+    processes never write the folder). The model folder is created up front because the
+    checkpoints live in it; a folder another training holds is refused before anything is
+    written there. The processes leave the group together, after the main one has tuned and
+    saved: one that tears its connections down early can abort the others.
     """
+    make_folder(model_folder)
     chosen = distributed.start(pick_device(device))
-    Path(model_folder).mkdir(parents=True, exist_ok=True)
+    main = distributed.is_main()
     try:
-        yield chosen, print if verbose and distributed.is_main() else quiet
-        distributed.barrier()
+        with training_lock(model_folder) if main else nullcontext():
+            yield chosen, print if verbose and main else quiet
+            distributed.barrier()
     finally:
         distributed.stop()
 
@@ -344,6 +393,16 @@ class TrainingRun:
         identity = self.identity if phase is None else {**self.identity, "phase": phase}
         return Checkpointing(storage.checkpoint_path(self.folder, phase), self.resume, identity)
 
+    def source(self, phase: str | None = None) -> str:
+        """What a :class:`TrainingError` of ``phase`` names: the model folder and the phase."""
+        place = "training" if self.folder is None else str(self.folder)
+        return place if phase is None else f"{place} ({phase} phase)"
+
+    def checked(self, probabilities: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Held-out ``probabilities`` (a row per item of ``names``) to validate or tune on,
+        refused unless all are finite."""
+        return checked_outputs(probabilities, names, self.source())
+
     def fit(
         self,
         network: torch.nn.Module,
@@ -364,6 +423,7 @@ class TrainingRun:
             validate=validate,
             log=self.log,
             checkpoint=self.checkpoint(phase),
+            source=self.source(phase),
         )
         return training_record(history, config.keep_from)
 

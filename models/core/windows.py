@@ -16,6 +16,7 @@ import torch
 
 from models.core.signal import fit_length, random_crop
 from models.core.training import Batches, minibatches
+from models.core.training_errors import NamedBatch
 
 WINDOW_BATCH = 64  # windows per inference batch: the bound on inference memory
 
@@ -71,14 +72,16 @@ def random_window_batches(
     extras: Sequence[np.ndarray] = (),
     draw: Callable[[np.random.Generator], np.ndarray] | None = None,
     transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    names: Sequence[str] = (),
 ) -> Batches:
     """An epoch of one random window per drawn item, in shuffled batches.
 
     ``draw`` gives the epoch's item indices (repeats allowed; default every item once);
     ``signal_of(i)`` the item's signal, ``targets[i]`` its target and ``extras`` per-item
     inputs passed beside the windows (metadata); ``transform`` alters a batch of windows
-    (augmentation). The epoch's generator draws the items, the batches, the crops and the
-    transform in that order, so a resumed epoch repeats them exactly.
+    (augmentation); ``names[i]`` the item's name, which each batch carries so a training
+    step that fails can name its items. The epoch's generator draws the items, the batches,
+    the crops and the transform in that order, so a resumed epoch repeats them exactly.
     """
     count = len(targets)
 
@@ -91,6 +94,7 @@ def random_window_batches(
             if transform is not None:
                 windows = transform(windows, rng)
             inputs = (torch.from_numpy(windows), *(torch.from_numpy(e[chosen]) for e in extras))
-            yield inputs, torch.from_numpy(targets[chosen])
+            items = [names[i] for i in chosen] if names else ()
+            yield NamedBatch(inputs, torch.from_numpy(targets[chosen]), items)
 
     return batches

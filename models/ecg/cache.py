@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from models.core.config import to_dict
+from models.core.errors import DataError
+from models.core.folders import atomic_write
 from models.core.progress import Progress, level_of
-from models.core.storage import atomic_write
 from models.formats.wfdb_ecg import load_signal, read_header
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: records refused by the signal checks are no longer cached
 CACHE_VARIABLE = "CARDIOKIT_CACHE"
 
 
@@ -104,10 +105,18 @@ def build_cache(
     with Progress(len(paths), "preparing ECG records", verbose, "record", log) as progress:
         for path in paths:
             key = record_key(path)
-            if not (folder / f"{key}.json").is_file():
+            record = read_entry(folder, key)
+            if record is None:
                 write_entry(folder, key, path, prepare, features)
                 prepared += 1
-            records.append(read_entry(folder, key))
+                record = read_entry(folder, key)
+            if record is None:
+                raise DataError(
+                    folder / f"{key}.json",
+                    f"cache entry of {path.name} is unreadable right after writing it; "
+                    f"delete {folder} or set {CACHE_VARIABLE} to another folder",
+                )
+            records.append(record)
             progress.advance()
         progress.finish(
             f"ECG cache: {len(paths)} records, {prepared} newly prepared, "
@@ -134,13 +143,28 @@ def write_entry(folder: Path, key: str, path: Path, prepare: Callable, features:
     atomic_write(folder / f"{key}.json", lambda handle: handle.write(text), durable=False)
 
 
-def read_entry(folder: Path, key: str) -> CachedRecord:
-    entry = json.loads((folder / f"{key}.json").read_text())
-    return CachedRecord(
-        name=entry["name"],
-        signal_path=folder / f"{key}.npy",
-        length=entry["length"],
-        dx=tuple(entry["dx"]),
-        header_features=np.asarray(entry["header_features"], dtype=np.float32),
-        rhythm_features=np.asarray(entry["rhythm_features"], dtype=np.float32),
-    )
+def read_entry(folder: Path, key: str) -> CachedRecord | None:
+    """The cached record, or ``None`` when there is none or it is damaged (a cache can always
+    be rebuilt, so a damaged entry is prepared again, with a warning naming it)."""
+    path = folder / f"{key}.json"
+    if not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        record = CachedRecord(
+            name=entry["name"],
+            signal_path=folder / f"{key}.npy",
+            length=entry["length"],
+            dx=tuple(entry["dx"]),
+            header_features=np.asarray(entry["header_features"], dtype=np.float32),
+            rhythm_features=np.asarray(entry["rhythm_features"], dtype=np.float32),
+        )
+        if record.signal().shape[-1] != record.length:
+            raise ValueError("signal length differs from the entry")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(
+            f"warning: {path}: damaged ECG cache entry ({error}); preparing it again",
+            file=sys.stderr,
+        )
+        return None
+    return record

@@ -8,20 +8,23 @@ data carries no ``#Murmur``/``#Outcome`` lines, so every label here is optional.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from models.core.errors import DataError, check_samples
-from models.core.paths import inside_folder, natural_key, read_text
-from models.formats.audio import load_wav
+from models.core.paths import inside_folder, named_files, read_text, regular_file
+from models.formats.audio import HEART_SOUND, load_wav
 
 MURMUR_CLASSES = ("Present", "Unknown", "Absent")
 OUTCOME_CLASSES = ("Abnormal", "Normal")
 LOCATIONS = ("AV", "PV", "TV", "MV", "Phc")
 AGE_GROUPS = ("Neonate", "Infant", "Child", "Adolescent", "Young Adult")
 SEX_VALUES = ("Female", "Male")
+# Stems of the text files that data releases put beside the patients (case-insensitive).
+NOT_PATIENTS = frozenset({"license", "licence", "readme", "records", "sha256sums", "md5sums"})
 
 
 @dataclass(frozen=True)
@@ -57,29 +60,47 @@ class Patient:
         return [entry.location for entry in self.recordings]
 
 
-def is_patient_file(path: Path) -> bool:
-    """A ``.txt`` whose first line reads ``ID NUM_RECORDINGS FREQUENCY``.
-
-    Data folders may also hold ``LICENSE.txt`` or ``RECORDS``-like text; those are not patients.
-    """
-    try:
-        with open(path, "rb") as handle:
-            first = handle.readline(256).split()
-    except OSError:
-        return False
-    return len(first) == 3 and first[1].isdigit() and _is_number(first[2].decode("latin-1"))
-
-
 def find_patient_files(folder: str | Path) -> list[Path]:
-    """All patient files of a data folder, in natural ID order (``9983`` before ``13918``)."""
-    folder = Path(folder)
-    files = [path for path in folder.glob("*.txt") if is_patient_file(path)]
-    return sorted(files, key=lambda path: natural_key(path.stem))
+    """Every patient file of a data folder by name (``ID.txt``), in natural ID order.
+
+    Found by name only, so a patient file that cannot be read or parsed fails with its name
+    instead of vanishing; only the text files that releases ship beside the patients
+    (``LICENSE.txt``, ``SHA256SUMS.txt``, ...) are left out.
+    """
+    return [
+        path for path in named_files(folder, ".txt") if path.stem.casefold() not in NOT_PATIENTS
+    ]
+
+
+def holds_patients(folder: str | Path) -> bool:
+    """Whether ``folder`` holds at least one file that reads as a patient file (its line 1
+    ``ID NUM_RECORDINGS FREQUENCY``): what tells a CirCor folder from one that merely holds
+    text files, when the task is detected rather than given."""
+    for path in find_patient_files(folder):
+        try:
+            with open(regular_file(path), "rb") as handle:
+                first = handle.readline(256).split()
+        except (OSError, DataError):
+            continue
+        if len(first) == 3 and first[1].isdigit() and _is_number(first[2].decode("latin-1")):
+            return True
+    return False
 
 
 def read_patient(path: str | Path) -> Patient:
-    """Read and parse one patient file; raises :class:`DataError` naming the file."""
-    return parse_patient_text(read_text(path), source=str(path))
+    """Read and parse one patient file; raises :class:`DataError` naming the file.
+
+    A patient's identity is its file name: a file whose line 1 names another patient (a copy
+    under the wrong name) is refused, so it can never take the genuine patient's ID.
+    """
+    patient = parse_patient_text(read_text(path), source=str(path))
+    if patient.patient_id != Path(path).stem:
+        raise DataError(
+            path,
+            f"line 1 names patient {patient.patient_id!r}, not {Path(path).stem!r} as the "
+            "file name says",
+        )
+    return patient
 
 
 def parse_patient_text(text: str, source: str = "<text>") -> Patient:
@@ -204,23 +225,29 @@ def recording_path(folder: str | Path, patient: Patient, name: str) -> Path:
 def load_recording(folder: str | Path, patient: Patient, entry: RecordingEntry) -> np.ndarray:
     """One recording as float32 in [-1, 1), checked against the patient file and its header."""
     wav = recording_path(folder, patient, entry.wav)
-    if not wav.is_file():
+    if not os.path.lexists(wav):
         raise DataError(patient.source, f"recording {entry.wav!r} does not exist")
     signal, frequency = load_wav(wav)
     if frequency != patient.frequency:
         raise DataError(
             wav, f"sampled at {frequency} Hz but the patient file says {patient.frequency:g} Hz"
         )
-    _check_length(folder, patient, entry, len(signal))
-    return check_samples(signal, frequency, wav)
+    _check_header(folder, patient, entry, len(signal), frequency)
+    return check_samples(signal, frequency, wav, HEART_SOUND)
 
 
-def _check_length(folder: str | Path, patient: Patient, entry: RecordingEntry, frames: int) -> None:
-    """A truncated wav reads without complaint, so compare with the sample count of its header."""
+def _check_header(
+    folder: str | Path, patient: Patient, entry: RecordingEntry, frames: int, frequency: float
+) -> None:
+    """A truncated wav reads without complaint, and a wav swapped for one at another rate
+    plays at the wrong speed, so compare both with the recording's ``.hea`` when it has one."""
     header = recording_path(folder, patient, entry.header)
-    if not header.is_file():
+    if not os.path.lexists(header):
         return
     fields = read_text(header).split("\n", 1)[0].split()
+    rate = fields[2].partition("/")[0] if len(fields) >= 3 else ""
+    if _is_number(rate) and float(rate) != frequency:
+        raise DataError(header, f"says {rate} Hz but {entry.wav!r} is sampled at {frequency:g} Hz")
     if len(fields) >= 4 and fields[3].isdigit() and int(fields[3]) != frames:
         raise DataError(
             header, f"says {fields[3]} samples but {entry.wav!r} holds {frames} (truncated wav?)"
@@ -241,7 +268,7 @@ def load_segmentation(folder: str | Path, patient: Patient, entry: RecordingEntr
     if entry.tsv is None:
         return np.zeros((0, 3))
     path = recording_path(folder, patient, entry.tsv)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise DataError(patient.source, f"segmentation {entry.tsv!r} does not exist")
     rows = [line.split() for line in read_text(path).splitlines() if line.strip()]
     try:

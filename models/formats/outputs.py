@@ -21,7 +21,6 @@ the values of all files sharing one class line are converted and placed in bulk.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from models.core.errors import DataError
+from models.core.folders import atomic_write
+from models.core.paths import read_bytes
 from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES
 from models.formats.physionet2016 import PCG2016_CLASSES
 from models.formats.scoring_tables import EcgScoring
 
 POSITIVE_WORDS = frozenset({"True", "true", "T", "t"})
-READ_SIZE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -107,15 +107,19 @@ def write_outputs(
     """Write one output file byte for byte as the official challenge templates do.
 
     Values are written with ``str``; empty sequences give the file of a failed patient or
-    record: its ID and three empty lines, which every evaluator scores as all-negative.
+    record: its ID and three empty lines, which every evaluator scores as all-negative. The
+    file appears whole or not at all: a full disk leaves no empty file to be scored.
     """
     if not len(classes) == len(labels) == len(probabilities):
         raise ValueError(
             f"{len(classes)} classes, {len(labels)} labels and {len(probabilities)} probabilities"
         )
     rows = [",".join(map(str, row)) for row in (classes, labels, probabilities)]
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join([f"#{identifier}", *rows]) + "\n")
+    text = ("\n".join([f"#{identifier}", *rows]) + "\n").encode("utf-8")
+    try:
+        atomic_write(Path(path), lambda handle: handle.write(text), durable=False)
+    except OSError as error:
+        raise DataError(path, f"cannot write the output file ({error.strerror or error})") from None
 
 
 def read_outputs(path: str | Path) -> tuple[str, list[str], list[bool], list[float]]:
@@ -204,7 +208,12 @@ def read_output_tables(
     groups: dict[tuple[str, int, int], _Group] = {}
     malformed: list[Malformed] = []
     for row, path in enumerate(paths):
-        parsed = _value_lines(read_bytes(path).decode("utf-8", errors="replace"), dialect)
+        try:
+            text = read_bytes(path).decode("utf-8")
+        except UnicodeDecodeError as error:  # the official templates write UTF-8
+            malformed.append(Malformed(str(path), f"not UTF-8 text (byte {error.start})"))
+            continue
+        parsed = _value_lines(text, dialect)
         if isinstance(parsed, str):
             malformed.append(Malformed(str(path), parsed))
             continue
@@ -212,6 +221,9 @@ def read_output_tables(
         plan = plans.get(class_line)
         if plan is None:
             plan = plans[class_line] = _plan(class_line, class_sets)
+        if plan.needed == 0 and class_line.strip():  # an empty one is a failed item's file
+            malformed.append(Malformed(str(path), "its class line names none of the classes"))
+            continue
         if plan.needed > min(len(labels), len(probabilities)):
             malformed.append(Malformed(str(path), "a class column has no label or probability"))
             continue
@@ -230,21 +242,6 @@ def read_output_tables(
         for table in tables:
             table.probabilities[np.isnan(table.probabilities)] = 0.0
     return tables, malformed
-
-
-def read_bytes(path: str | Path) -> bytes:
-    """The whole file, in one read call when it is small (output files and ECG headers are)."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            chunks = [os.read(descriptor, READ_SIZE)]
-            while len(chunks[-1]) == READ_SIZE:
-                chunks.append(os.read(descriptor, READ_SIZE))
-        finally:
-            os.close(descriptor)
-    except OSError as error:
-        raise DataError(path, f"cannot read ({error.strerror or error})") from None
-    return b"".join(chunks)
 
 
 def _value_lines(text: str, dialect: Dialect) -> tuple[str, list[str], list[str]] | str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.core.errors import DataError
-from models.core.paths import natural_key, read_text
+from models.core.paths import named_files, read_text
 from models.formats.circor import find_patient_files
 
 PCG2016_CLASSES = ("Abnormal", "Normal")
@@ -17,16 +17,18 @@ PCG2016_REFERENCE = "REFERENCE.csv"
 
 
 def find_2016_recordings(folder: str | Path) -> list[Path]:
-    """The ``NAME.wav`` recordings of a 2016 folder, in natural name order.
+    """The ``NAME.wav`` recordings of a 2016 folder (any letter case), in natural name order.
 
-    A 2022 folder holds ``.wav`` files too, but every one of them belongs to a patient file;
-    a folder with patient files therefore has no 2016 recordings.
+    A 2022 folder holds ``.wav`` files too, each named after its patient (``ID_LOC.wav`` beside
+    ``ID.txt``); those belong to the patients, every other ``.wav`` is a 2016 recording.
     """
-    folder = Path(folder)
-    if find_patient_files(folder):
-        return []
-    wavs = [path for path in folder.glob("*.wav") if not path.name.startswith(".")]
-    return sorted(wavs, key=lambda path: natural_key(path.stem))
+    patients = {path.stem for path in find_patient_files(folder)}
+    return [path for path in named_files(folder, ".wav") if not named_after(path.stem, patients)]
+
+
+def named_after(stem: str, patients: set[str]) -> bool:
+    """Whether ``stem`` is a patient's recording name: a patient ID, ``_`` and a location."""
+    return any(stem[:cut] in patients for cut, letter in enumerate(stem) if letter == "_")
 
 
 def read_2016_reference(folder: str | Path) -> dict[str, int]:

@@ -30,7 +30,8 @@ from torch.nn import functional
 from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt, Share
 from models.core.losses import LossConfig
 from models.core.thresholds import TunedThresholds
-from models.core.training import TrainConfig, TrainingRun, seed_everything
+from models.core.training import Batches, TrainConfig, TrainingRun, seed_everything
+from models.core.training_errors import NamedBatch, batch_items
 from models.core.windows import mean_over_windows
 from models.pcg.contrastive import ContrastiveConfig, ContrastivePairs, nt_xent
 from models.pcg.distill_networks import Classifier, ResNet18Encoder, StudentEncoder
@@ -185,13 +186,14 @@ def teacher_targets(
     teacher.eval()
 
     def relabelled(rng: np.random.Generator) -> Iterator:
-        for (waves,), _ in batches(rng):
+        for batch in batches(rng):
+            (waves,), _ = batch
             with torch.no_grad():
                 spectrograms = student.spectrogram(waves.to(device))
                 if student.augment.enabled:
                     spectrograms = spec_augment(spectrograms, student.augment)
                 logits = teacher.classifier(spectrograms)
-            yield (spectrograms,), logits
+            yield NamedBatch((spectrograms,), logits, batch_items(batch))
 
     return relabelled
 
@@ -294,7 +296,9 @@ class Stage:
         return window_length(self.front_end)
 
     def probabilities(self, network: nn.Module, groups: Sequence[Group]) -> np.ndarray:
-        return group_probabilities(network, groups, self.combine, self.length, self.device)
+        """(groups, classes) probabilities to validate or tune on, refused unless finite."""
+        probabilities = group_probabilities(network, groups, self.combine, self.length, self.device)
+        return self.run.checked(probabilities, [group.name for group in groups])
 
     def threshold_search(
         self, network: nn.Module, validation: Sequence[Group]
@@ -340,6 +344,16 @@ def signals_of(groups: Sequence[Group]) -> tuple[list[np.ndarray], np.ndarray]:
     return pool_signals(groups), targets
 
 
+def group_batches(
+    groups: Sequence[Group], labelled: bool, length: int, windows: int, batch_size: int
+) -> Batches:
+    """An epoch of ``windows`` random windows per signal of ``groups``, with their classes when
+    ``labelled``; each batch names the groups of its windows (for a step that fails)."""
+    signals, targets = signals_of(groups) if labelled else (pool_signals(groups), None)
+    names = [group.name for group in groups for _ in group.signals]
+    return window_batches(signals, targets, length, windows, batch_size, names)
+
+
 def build_teacher(config: DistillConfig, classes: int) -> WaveformClassifier:
     """The ResNet-18 teacher, its initial weights drawn from the run's seed."""
     seed_everything(config.train.seed)
@@ -373,8 +387,8 @@ def pretrain(
     stage.fit(
         "pretrain",
         network=ContrastivePairs(config.front_end, encoder, settings),
-        batches=window_batches(
-            signals, None, stage.length, settings.windows, settings.train.batch_size
+        batches=group_batches(
+            pool, False, stage.length, settings.windows, settings.train.batch_size
         ),
         loss=lambda projections, _: nt_xent(projections, settings.temperature),
         config=seeded(settings.train, config.train.seed),
@@ -411,9 +425,7 @@ def train_student(
     signals = pool_signals(pool)
     settings = config.student
     stage.log(f"distilling into the student on {len(signals)} unlabelled signals")
-    batches = window_batches(
-        signals, None, stage.length, settings.windows, settings.train.batch_size
-    )
+    batches = group_batches(pool, False, stage.length, settings.windows, settings.train.batch_size)
     score = stage.validation(validation)
     stage.fit(
         "distill",
@@ -446,12 +458,12 @@ def fit_labels(
 ) -> WaveformClassifier:
     """Supervised training (the teacher's fine-tuning, the baseline): ``config.windows`` random
     windows per labelled signal and epoch, the epoch with the best validation AUROC kept."""
-    signals, targets = signals_of(labelled)
+    signals = pool_signals(labelled)
     stage.log(f"{phase}: training on {len(signals)} labelled signals")
     stage.fit(
         phase,
         network=network,
-        batches=window_batches(signals, targets, stage.length, config.windows, train.batch_size),
+        batches=group_batches(labelled, True, stage.length, config.windows, train.batch_size),
         loss=label_loss,
         config=train,
         validate=stage.validation(validation),

@@ -16,7 +16,7 @@ from models.core.errors import check_samples
 from models.core.signal import LogMel, bandpass, resample, standardise
 from models.core.training import Batches
 from models.core.windows import random_window_batches
-from models.formats.audio import load_wav
+from models.formats.audio import HEART_SOUND, load_wav
 from models.pcg.distill_networks import Classifier
 from models.pcg.features import SpecAugmentConfig, spec_augment
 
@@ -57,9 +57,10 @@ class FrontEndConfig(Checked):
 
 
 def read_recording(path: Path) -> tuple[np.ndarray, int]:
-    """A recording and its sampling rate; a too short or non-finite one is an error naming it."""
+    """A recording and its sampling rate; one a network cannot use (implausible rate, too
+    short, non-finite, constant) is an error naming it."""
     audio, frequency = load_wav(path)
-    return check_samples(audio, frequency, path), frequency
+    return check_samples(audio, frequency, path, HEART_SOUND), frequency
 
 
 def prepare_recording(audio: np.ndarray, frequency: float, front_end: FrontEndConfig) -> np.ndarray:
@@ -111,10 +112,12 @@ def window_batches(
     length: int,
     windows: int,
     batch_size: int,
+    names: Sequence[str] = (),
 ) -> Batches:
-    """An epoch of ``windows`` random windows per signal, shuffled; targets 0 when unlabelled."""
+    """An epoch of ``windows`` random windows per signal, shuffled; targets 0 when unlabelled.
+    ``names`` (one per signal) go with the batches, to be named if a step fails."""
     owners = np.repeat(np.arange(len(signals)), windows)
     labels = np.zeros(len(signals), dtype=np.int64) if targets is None else np.asarray(targets)
     return random_window_batches(
-        signals.__getitem__, length, batch_size, labels, draw=lambda _: owners
+        signals.__getitem__, length, batch_size, labels, draw=lambda _: owners, names=names
     )

@@ -86,7 +86,7 @@ def find_run(folder: Path) -> Run:
         key=lambda path: int(path.name[4:]),
     )
     if folds:
-        parts = tuple(Part(f"fold {p.name[4:]}", p / "model", p / "test") for p in folds)
+        parts = tuple(Part(fold_name(p), p / "model", p / "test") for p in folds)
         kind = f"{len(folds)}-fold cross-validation"
     elif (folder / "model").is_dir() and (folder / "test_data").is_dir():
         parts = (Part("run", folder / "model", folder / "test_data"),)
@@ -105,6 +105,14 @@ def find_run(folder: Path) -> Run:
     metadata = storage.read_metadata(parts[0].model)
     year = int(metadata.get("config", {}).get("classes_year", 2021))
     return Run(folder, kind, parts, folder / "outputs", str(metadata["task"]), year)
+
+
+def fold_name(fold: Path) -> str:
+    """``fold N``, with the source it held out when cross-validation held out whole sources."""
+    held_out = fold / "source.txt"
+    if held_out.is_file():
+        return f"fold {fold.name[4:]} ({held_out.read_text(encoding='utf-8').strip()})"
+    return f"fold {fold.name[4:]}"
 
 
 def read_groups(run: Run) -> tuple[list[Group], list[str], np.ndarray]:

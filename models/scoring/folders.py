@@ -18,11 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from models.core.errors import DataError
-from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES, find_patient_files, read_patient
+from models.core.paths import read_bytes
+from models.formats.circor import (
+    MURMUR_CLASSES,
+    OUTCOME_CLASSES,
+    find_patient_files,
+    holds_patients,
+    read_patient,
+)
 from models.formats.outputs import (
     Malformed,
     read_2016_outputs,
-    read_bytes,
     read_ecg_outputs,
     read_patient_outputs,
 )
@@ -90,7 +96,7 @@ def label_folder_task(label_folder: str | Path) -> str:
     is an error saying what was expected. Unlike ``models.tasks.registry.detect_task``, which
     finds a task's data, it needs no signal files: a label folder may hold labels alone."""
     names = _file_names(label_folder, "label folder")
-    if any(name.lower().endswith(".txt") for name in names) and find_patient_files(label_folder):
+    if any(name.lower().endswith(".txt") for name in names) and holds_patients(label_folder):
         return "murmur"
     if PCG2016_REFERENCE in names:
         return "pcg2016"
@@ -256,13 +262,21 @@ def _header_text(path: str | Path) -> str:
 
 
 def _file_names(folder: str | Path, role: str) -> set[str]:
-    """Names of the plain files (not folders) directly inside ``folder``; one listing serves
-    every lookup, which keeps folders of 40,000 files fast."""
+    """Names of the entries directly inside ``folder`` that are not folders; one listing serves
+    every lookup, which keeps folders of 40,000 files fast. An entry that cannot even be
+    inspected (a link loop) is kept, so that reading it names it, if it is one the run needs."""
     try:
         with os.scandir(folder) as entries:
-            return {entry.name for entry in entries if entry.is_file()}
+            return {entry.name for entry in entries if _maybe_file(entry)}
     except OSError as error:
         raise DataError(folder, f"cannot list the {role} ({error.strerror or error})") from None
+
+
+def _maybe_file(entry: os.DirEntry) -> bool:
+    try:
+        return not entry.is_dir()
+    except OSError:
+        return True
 
 
 def _is_header(name: str) -> bool:

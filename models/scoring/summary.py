@@ -51,16 +51,20 @@ def flat_scores(evaluation: folders.Evaluation) -> dict[str, float]:
     return {name: float(getattr(evaluation.scores, key)) for name, key in ECG_SCORES}
 
 
-def write_table(rows: list[dict[str, float]], path: Path) -> dict[str, tuple[float, float]]:
-    """Per-fold rows plus mean and standard deviation, as CSV; returns the mean and std."""
+def write_table(
+    rows: list[dict[str, float]], path: Path, folds: list[str] | None = None
+) -> dict[str, tuple[float, float]]:
+    """Per-fold rows (named ``folds``, by default numbered from 1) plus mean and standard
+    deviation, as CSV; returns the mean and std."""
     names = list(rows[0])
     values = np.array([[row[name] for name in names] for row in rows])
     mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    folds = folds or [str(number) for number in range(1, len(rows) + 1)]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["fold", *names])
-        for number, row in enumerate(values, start=1):
-            writer.writerow([number, *(f"{value:.6f}" for value in row)])
+        for fold, row in zip(folds, values, strict=True):
+            writer.writerow([fold, *(f"{value:.6f}" for value in row)])
         writer.writerow(["mean", *(f"{value:.6f}" for value in mean)])
         writer.writerow(["std", *(f"{value:.6f}" for value in std)])
     return {name: (mean[i], std[i]) for i, name in enumerate(names)}

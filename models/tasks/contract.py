@@ -65,17 +65,28 @@ class Task(Protocol):
     def find_items(self, folder: str | Path) -> list[Path]:
         """The items of a data folder, in a fixed order."""
 
+    def detect(self, folder: str | Path) -> bool:
+        """Whether ``folder`` holds this task's data, for choosing the task when none is given
+        (``find_items`` finds every candidate item by name, so it is too generous for that)."""
+
     def item_files(self, item: Path) -> list[Path]:
         """Every file an item needs (to stage cross-validation folds as links)."""
 
     def write_labels(self, items: list[Path], folder: Path) -> None:
         """Labels kept outside the items' own files, written for a subset of them."""
 
+    def source(self, item: Path) -> str:
+        """The database or campaign the item came from, for folds that hold out a source."""
+
     def stratum(self, item: Path) -> str:
         """The label cross-validation folds are balanced on."""
 
     def load_training(self, folder: str | Path, config: Any, log: Log) -> list[Example]:
         """Every labelled item of ``folder``, prepared for training."""
+
+    def labels(self, example: Example, config: Any) -> dict[str, str]:
+        """The example's class in words for each decision the task trains (murmur: its murmur
+        and outcome); the pipeline refuses training items that all share one class of any."""
 
     def fit(
         self, training: list[Example], validation: list[Example], config: Any, run: TrainingRun

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from models.core.config import Checked, PositiveFloat, Range, Share
-from models.core.errors import DataError, check_samples
+from models.core.errors import DataError
 from models.core.losses import LossConfig, build_multi_label, check_loss_kind
-from models.core.paths import inside_folder
+from models.core.paths import inside_folder, name_prefix
 from models.core.training import TrainConfig, seed_everything
 from models.core.windows import mean_over_windows, random_window_batches
 from models.ecg.cache import CachedRecord, build_cache
@@ -46,8 +46,9 @@ from models.formats.wfdb_ecg import (
     find_records,
     load_signal,
     parse_header,
+    physical_signal,
     read_header,
-    to_physical,
+    signal_file,
 )
 from models.tasks.contract import Example, Log, Prediction, Thresholds, TrainedModel, TrainingRun
 
@@ -119,6 +120,15 @@ def find_items(folder: str | Path) -> list[Path]:
     return find_records(folder)
 
 
+def detect(folder: str | Path) -> bool:
+    return bool(find_records(folder))
+
+
+def source(path: Path) -> str:
+    """The database a challenge record came from: its name's letters (A, Q, I, S, HR, E, JS)."""
+    return name_prefix(path)
+
+
 def item_files(path: Path) -> list[Path]:
     """The header and the signal file it names (to stage cross-validation folds)."""
     header = read_header(path)
@@ -142,6 +152,7 @@ def cache_records(folder: str | Path, config: EcgConfig, log) -> list[CachedReco
     paths = find_records(folder)
     if not paths:
         raise DataError(folder, "no ECG records (NAME.hea + NAME.mat) in the data folder")
+    check_record_files(paths)
     settings = config.preprocessing
     return build_cache(
         paths,
@@ -152,6 +163,14 @@ def cache_records(folder: str | Path, config: EcgConfig, log) -> list[CachedReco
     )
 
 
+def check_record_files(paths: list[Path]) -> None:
+    """Read every header and find its signal file before the cache is asked: the cache knows
+    records by their files' sizes and times, so a header naming another record or a missing,
+    unreadable ``.mat`` must stop training here, with its name."""
+    for path in paths:
+        signal_file(path, read_header(path))
+
+
 def load_training(folder: str | Path, config: EcgConfig, log: Log) -> list[Example]:
     """Every record of ``folder``, prepared and cached, with its first scored class as the
     hold-out stratum (``unscored`` for records with none)."""
@@ -160,6 +179,14 @@ def load_training(folder: str | Path, config: EcgConfig, log: Log) -> list[Examp
         Example(record.name, (first_scored_class(record.dx, scoring),), record)
         for record in cache_records(folder, config, log)
     ]
+
+
+def labels(example: Example, config: EcgConfig) -> dict[str, str]:
+    """The record's scored diagnoses as one label ('none' when its codes are all unscored):
+    training needs records that differ in them, or every output would be one constant."""
+    scoring = scoring_of(config.classes_year)
+    present = np.flatnonzero(label_vector(example.item.dx, scoring))
+    return {"scored diagnoses": ",".join(scoring.codes[i] for i in present) or "none"}
 
 
 def build(config: EcgConfig) -> nn.Module:
@@ -209,6 +236,15 @@ def held_out_probabilities(
     )
 
 
+def checked_probabilities(
+    network: nn.Module, records: list[CachedRecord], config: EcgConfig, run: TrainingRun
+) -> np.ndarray:
+    """Held-out probabilities to validate or tune on; a record whose outputs are not finite
+    stops the run with its name."""
+    probabilities = held_out_probabilities(network, records, config, run.device)
+    return run.checked(probabilities, [record.name for record in records])
+
+
 def fit(
     training: list[Example], validation: list[Example], config: EcgConfig, run: TrainingRun
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -235,13 +271,14 @@ def fit(
         labels,
         extras=(extras,),
         transform=lambda windows, rng: drop_leads(windows, config.lead_dropout, rng),
+        names=[record.name for record in records],
     )
 
     seed_everything(config.train.seed)  # the initial weights are part of the run
     network = build(config)
 
     def validate(trained: nn.Module) -> float:
-        probabilities = held_out_probabilities(trained, held, config, run.device)
+        probabilities = checked_probabilities(trained, held, config, run)
         return shared_threshold_score(held_labels, probabilities, scoring)
 
     loss = build_multi_label(
@@ -264,7 +301,7 @@ def tune(
         return {"classes": start}, {}
     held = [example.item for example in validation]
     labels = np.stack([label_vector(record.dx, scoring) for record in held])
-    probabilities = held_out_probabilities(network, held, config, run.device)
+    probabilities = checked_probabilities(network, held, config, run)
     thresholds, searches = tune_class_thresholds(
         labels, probabilities, scoring, config.thresholds, config.train.seed
     )
@@ -295,8 +332,7 @@ def run_text(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The 2020/2021 templates' entry point: header text and the digital ``val`` matrix."""
     header = parse_header(header_text)
-    source = f"<signal of record {header.record}>"
-    signal = check_samples(to_physical(recording, header, source), header.frequency, source)
+    signal = physical_signal(recording, header, f"<signal of record {header.record}>")
     return run_record(model, header, signal)
 
 

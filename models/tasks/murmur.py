@@ -24,17 +24,19 @@ import torch
 from torch import nn
 
 from models.core.config import Checked, PositiveFloat, PositiveInt, Share
-from models.core.errors import DataError
+from models.core.errors import DataError, check_samples
 from models.core.losses import Loss, LossConfig, build_single_label, check_loss_kind
 from models.core.progress import Progress, level_of
 from models.core.thresholds import ThresholdSearch
 from models.core.training import Batches, TrainConfig, seed_everything
 from models.core.windows import mean_over_windows, random_window_batches
+from models.formats.audio import HEART_SOUND
 from models.formats.circor import (
     MURMUR_CLASSES,
     OUTCOME_CLASSES,
     Patient,
     find_patient_files,
+    holds_patients,
     load_recordings,
     parse_patient_text,
     read_patient,
@@ -136,6 +138,19 @@ def find_items(folder: str | Path) -> list[Path]:
     return find_patient_files(folder)
 
 
+def detect(folder: str | Path) -> bool:
+    return holds_patients(folder)
+
+
+def source(path: Path) -> str:
+    """The screening campaign a patient was recorded in (``#Campaign``), CirCor's only split
+    of its patients by time and place."""
+    campaign = read_patient(path).metadata.get("Campaign")
+    if not campaign:
+        raise DataError(path, "no #Campaign line to take the source from; give --sources FILE")
+    return campaign
+
+
 def item_files(path: Path) -> list[Path]:
     """The patient file and every file it names (to stage cross-validation folds)."""
     patient = read_patient(path)
@@ -192,6 +207,12 @@ def example_of(loaded: LoadedPatient) -> Example:
     return Example(loaded.patient.patient_id, tuple(str(i) for i in loaded.labels), loaded)
 
 
+def labels(example: Example, config: MurmurConfig) -> dict[str, str]:
+    """The patient's murmur and outcome: training needs two classes of each."""
+    patient = example.item.patient
+    return {"murmur": patient.murmur, "outcome": patient.outcome}
+
+
 def sampling_weights(labels: np.ndarray, config: MurmurConfig) -> np.ndarray:
     """Draw weight per patient for the chosen ``sampling``."""
     if config.sampling == "prior":
@@ -210,25 +231,30 @@ class Items:
     targets: np.ndarray
     metadata: np.ndarray
     weights: np.ndarray
+    names: list[str]
 
 
 def build_items(patients: list[LoadedPatient], config: MurmurConfig) -> Items:
-    """The network's training items for ``patient_input``; each inherits its patient's weight."""
+    """The network's training items for ``patient_input``; each inherits its patient's weight
+    and is named by its recording file (concatenated: by its patient ID)."""
     labels = np.array([p.labels for p in patients])
     patient_weights = sampling_weights(labels, config)
-    signals, targets, metadata, weights = [], [], [], []
+    signals, targets, metadata, weights, names = [], [], [], [], []
     for loaded, weight in zip(patients, patient_weights, strict=True):
         features = patient_features(loaded.patient)
         if config.patient_input == "concatenated":
             pairs = [(np.concatenate(loaded.recordings), loaded.labels)]
+            files = [loaded.patient.patient_id]
         else:
             pairs = list(zip(loaded.recordings, recording_targets(loaded.patient), strict=True))
-        for signal, target in pairs:
+            files = [entry.wav for entry in loaded.patient.recordings]
+        for (signal, target), name in zip(pairs, files, strict=True):
             signals.append(signal)
             targets.append(target)
             metadata.append(features)
             weights.append(weight)
-    return Items(signals, np.array(targets), np.stack(metadata), np.array(weights))
+            names.append(name)
+    return Items(signals, np.array(targets), np.stack(metadata), np.array(weights), names)
 
 
 def epoch_batches(items: Items, config: MurmurConfig) -> Batches:
@@ -243,6 +269,7 @@ def epoch_batches(items: Items, config: MurmurConfig) -> Batches:
         items.targets,
         extras=(items.metadata,),
         draw=lambda rng: rng.choice(count, size=count, p=probabilities),
+        names=items.names,
     )
 
 
@@ -281,9 +308,7 @@ def fit(
     score = murmur_objective(labels, config.prior)
 
     def validate(_: nn.Module) -> float:
-        return score(
-            cost_sensitive_murmur(held_out_probabilities(network, held, config, run.device))
-        )
+        return score(cost_sensitive_murmur(checked_probabilities(network, held, config, run)))
 
     return network, run.fit(
         network,
@@ -301,7 +326,7 @@ def tune(
     if config.decision != "tuned":
         return dict(DEFAULT_THRESHOLDS), {}
     held = [example.item for example in validation]
-    probabilities = held_out_probabilities(network, held, config, run.device)
+    probabilities = checked_probabilities(network, held, config, run)
     labels = np.array([patient.labels for patient in held])
     search = ThresholdSearch(trials=config.threshold_trials, seed=config.train.seed)
     return tune_for_prior(probabilities, labels, config.prior, search, run.log)
@@ -364,6 +389,15 @@ def held_out_probabilities(
     )
 
 
+def checked_probabilities(
+    network: nn.Module, patients: list[LoadedPatient], config: MurmurConfig, run: TrainingRun
+) -> np.ndarray:
+    """Held-out probabilities to validate or tune on; a patient whose outputs are not finite
+    stops the run with its ID."""
+    probabilities = held_out_probabilities(network, patients, config, run.device)
+    return run.checked(probabilities, [p.patient.patient_id for p in patients])
+
+
 def run_patient(
     model: TrainedModel, patient: Patient, recordings: list[np.ndarray]
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -380,8 +414,12 @@ def run_patient(
 def run_text(
     model: TrainedModel, patient_text: str, recordings: list[np.ndarray]
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The 2022 template's entry point: patient text and recordings as the driver loaded them."""
-    return run_patient(model, parse_patient_text(patient_text), recordings)
+    """The 2022 template's entry point: patient text and recordings as the driver loaded them,
+    checked as the kit's own loader checks them (finite, long enough, not flat)."""
+    patient = parse_patient_text(patient_text)
+    for entry, audio in zip(patient.recordings, recordings, strict=False):
+        check_samples(np.asarray(audio), patient.frequency, entry.wav, HEART_SOUND)
+    return run_patient(model, patient, recordings)
 
 
 def predict_file(model: TrainedModel, path: Path) -> Prediction:

@@ -21,6 +21,7 @@ import numpy as np
 from torch import nn
 
 from models.core.errors import DataError
+from models.core.paths import name_prefix
 from models.formats.physionet2016 import (
     PCG2016_CLASSES,
     PCG2016_REFERENCE,
@@ -56,6 +57,15 @@ KEPT_PHASE = {"teacher": "finetune", "student": "distill"}
 
 def find_items(folder: str | Path) -> list[Path]:
     return find_2016_recordings(folder)
+
+
+def detect(folder: str | Path) -> bool:
+    return bool(find_2016_recordings(folder))
+
+
+def source(path: Path) -> str:
+    """The database a 2016 recording came from: its name's letter (training-a to -f)."""
+    return name_prefix(path)
 
 
 def item_files(path: Path) -> list[Path]:
@@ -107,6 +117,11 @@ def load_groups(folder: str | Path, config: DistillConfig, log: Log = print) -> 
 
 def load_training(folder: str | Path, config: DistillConfig, log: Log) -> list[Example]:
     return [Example(g.name, (str(g.label),), g) for g in load_groups(folder, config, log)]
+
+
+def labels(example: Example, config: DistillConfig) -> dict[str, str]:
+    """The recording's class, Abnormal or Normal: training needs both."""
+    return {"class": CLASSES[example.item.label]}
 
 
 def stage_of(config: DistillConfig, run: TrainingRun) -> Stage:

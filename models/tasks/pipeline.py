@@ -8,6 +8,7 @@ accounted for at inference, duplicate IDs refused, outputs written) lives here o
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ import numpy as np
 from models.core import distributed, storage
 from models.core.config import from_dict, to_dict, validate
 from models.core.errors import DataError
+from models.core.folders import claim_output_folder
 from models.core.progress import Progress
 from models.core.splits import hold_out
 from models.core.training import pick_device, training_run
+from models.core.training_errors import listed
 from models.formats.outputs import write_outputs
 from models.tasks.contract import Example, Task, TrainedModel, TrainingRun
 from models.tasks.registry import model_task
@@ -57,10 +60,16 @@ def train_examples(
     task: Task, examples: list[Example], config: Any, run: TrainingRun, source: str = "<data>"
 ) -> TrainedModel:
     """Hold out → fit → tune on loaded examples (under ``torchrun`` only the main process
-    tunes; the others return a model without thresholds)."""
+    tunes; the others return a model without thresholds).
+
+    Examples no model can be made from are refused first, naming ``source``: too few to hold
+    some out, two with one name, or one class only of some decision.
+    """
     fitting, held = hold_out(
         [example.strata for example in examples], config.validation_share, config.train.seed, source
     )
+    check_unique_names(examples, task.UNIT, source)
+    check_classes([task.labels(example, config) for example in examples], task.UNIT, source)
     training = [examples[i] for i in fitting]
     validation = [examples[i] for i in held]
     run.log(f"training on {len(training)} {task.UNIT}s, validating on {len(validation)}")
@@ -69,6 +78,32 @@ def train_examples(
     if distributed.is_main():
         thresholds, record["threshold_search"] = task.tune(network, validation, config, run)
     return TrainedModel(task.TASK, config, network, run.device, thresholds, record)
+
+
+def check_unique_names(examples: list[Example], unit: str, source: str) -> None:
+    """Refuse two examples of one name: checkpoints, the hold-out identity and every report
+    know items by name, so one of the two would silently stand for both."""
+    counts = Counter(example.name for example in examples)
+    shared = [f"{name!r} ({count} {unit}s)" for name, count in counts.items() if count > 1]
+    if shared:
+        raise DataError(
+            source,
+            f"more than one training {unit} has the ID {listed(shared)}; every {unit} needs "
+            "its own",
+        )
+
+
+def check_classes(labels: list[dict[str, str]], unit: str, source: str) -> None:
+    """Refuse training items that all share one class of a decision (``labels``: each item's
+    class per decision): a network learns nothing from them and no threshold can be tuned."""
+    for decision in labels[0]:
+        classes = {label[decision] for label in labels}
+        if len(classes) == 1:
+            raise DataError(
+                source,
+                f"every training {unit} has {decision} {classes.pop()!r}; at least two "
+                "classes are needed",
+            )
 
 
 def save(task: Task, model: TrainedModel, model_folder: str | Path) -> None:
@@ -89,15 +124,23 @@ def save(task: Task, model: TrainedModel, model_folder: str | Path) -> None:
 def load(task: Task, model_folder: str | Path, device: str | None = None) -> TrainedModel:
     """A saved model of ``task``, from this format version or an earlier one."""
     metadata = storage.read_metadata(model_folder)
-    settings = {**task.LEGACY_SETTINGS, **metadata["config"]}
-    config = from_dict(task.CONFIG, settings)
+    source = Path(model_folder) / storage.METADATA_FILE
+    try:
+        config = from_dict(task.CONFIG, {**task.LEGACY_SETTINGS, **metadata["config"]})
+        thresholds = saved_thresholds(metadata)
+    except KeyError as error:
+        raise DataError(source, f"lacks the entry {error}; the model folder is damaged") from None
+    except (ValueError, TypeError) as error:
+        raise DataError(source, f"holds a configuration this kit cannot use ({error})") from None
     network = task.build(config)
-    task.saved_part(network).load_state_dict(storage.read_weights(model_folder))
+    try:
+        task.saved_part(network).load_state_dict(storage.read_weights(model_folder))
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise DataError(source, f"its weights do not fit the network it names ({first})") from None
     chosen = pick_device(device)
     training = {key: metadata[key] for key in TRAINING_KEYS if key in metadata}
-    return TrainedModel(
-        task.TASK, config, network.to(chosen).eval(), chosen, saved_thresholds(metadata), training
-    )
+    return TrainedModel(task.TASK, config, network.to(chosen).eval(), chosen, thresholds, training)
 
 
 def load_model(model_folder: str | Path, device: str | None = None) -> TrainedModel:
@@ -137,7 +180,7 @@ def run_folder(
     items = task.find_items(data_folder)
     if not items:
         raise DataError(data_folder, f"no {task.TASK} data found in the folder")
-    Path(output_folder).mkdir(parents=True, exist_ok=True)
+    claim_output_folder(output_folder, "run_model", [f"{path.stem}.csv" for path in items])
     failures: list[str] = []
     seen: dict[str, Path] = {}
     unit = task.UNIT

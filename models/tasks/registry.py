@@ -27,11 +27,11 @@ def detect_task(folder: str | Path) -> str:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(folder, "data folder does not exist")
-    found = [name for name, module in TASKS.items() if module.find_items(folder)]
+    found = [name for name, module in TASKS.items() if module.detect(folder)]
     if not found:
         raise DataError(
             folder,
-            "no challenge data found (expected patient ID.txt files, NAME.hea + NAME.mat "
+            "no challenge data found (expected patient ID.txt files, NAME.hea ECG headers "
             "or 2016 NAME.wav recordings)",
         )
     if len(found) > 1:
