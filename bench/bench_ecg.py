@@ -38,6 +38,7 @@ from models.formats.wfdb_ecg import find_records, load_signal, read_header  # no
 from models.scoring.metrics import score_ecg  # noqa: E402
 from models.synthetic.ecg import write_ecg_folder  # noqa: E402
 from models.tasks import ecg, pipeline  # noqa: E402
+from models.tasks.contract import TrainedModel  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "ecg"
 VARIANTS = (("resnet-cwa", "weighted-focal"), ("resnet-gskip", "challenge"))
@@ -65,24 +66,25 @@ def generated_folder(workdir: Path, count: int) -> Path:
     return folder
 
 
-def fold_scores(model: ecg.EcgModel, paths: list[Path]) -> dict[str, dict[str, float]]:
+def fold_scores(model: TrainedModel, paths: list[Path]) -> dict[str, dict[str, float]]:
     """Scores of a fold's test records with the tuned thresholds and with 0.5."""
+    scoring = ecg.scoring_of(model.config.classes_year)
     labels, probabilities, outputs = [], [], []
     for path in paths:
         header = read_header(path)
         _, binary, probability = ecg.run_record(model, header, load_signal(path, header))
-        labels.append(ecg.label_vector(header.dx, model.scoring))
+        labels.append(ecg.label_vector(header.dx, scoring))
         probabilities.append(probability)
         outputs.append(binary)
     labels_array, probability_array = np.stack(labels).astype(bool), np.stack(probabilities)
     results = {}
     for name, binary in (("tuned", np.stack(outputs)), ("0.5", probability_array >= 0.5)):
-        scores = score_ecg(labels_array, binary.astype(bool), probability_array, model.scoring)
+        scores = score_ecg(labels_array, binary.astype(bool), probability_array, scoring)
         results[name] = {score: float(getattr(scores, score)) for score in SCORES}
     return results
 
 
-def inference_ms(model: ecg.EcgModel, paths: list[Path]) -> float:
+def inference_ms(model: TrainedModel, paths: list[Path]) -> float:
     """Mean milliseconds per record of ``run_record`` (preparation included) on one thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from sklearn.metrics import roc_auc_score
 
 
 @dataclass
@@ -80,3 +81,42 @@ def tune_thresholds(
             ([trial.params[name] for name in names], float(trial.value)) for trial in completed
         ],
     )
+
+
+def shrink_toward_shared(
+    tuned: np.ndarray, shared: float, positives: np.ndarray, strength: float
+) -> np.ndarray:
+    """Each class's tuned threshold pulled toward the shared one by how little backs it.
+
+    A threshold tuned on three held-out positives mostly fits those three; weighting it by
+    ``positives / (positives + strength)`` keeps well-supported classes at their own value and
+    moves thinly supported ones toward the threshold all classes agreed on.
+    """
+    weight = positives / (positives + strength) if strength > 0 else np.ones_like(tuned)
+    return weight * tuned + (1 - weight) * shared
+
+
+def keep_ranked_classes(
+    thresholds: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, min_auroc: float
+) -> tuple[np.ndarray, list[int]]:
+    """``thresholds`` with no class switched off that its held-out probabilities rank well.
+
+    A search on a few held-out items can put a class's threshold above every probability it
+    gave them (the class is then never output) even though its probabilities rank positives
+    above negatives: on new data such a class scores nothing. Where the held-out AUROC is at
+    least ``min_auroc`` and the threshold outputs no held-out item, the threshold becomes the
+    one that outputs the class for as many held-out items as hold it (its prevalence).
+    ``min_auroc`` 1 or more changes nothing. Returns the thresholds and the classes changed.
+    """
+    kept = thresholds.copy()
+    changed: list[int] = []
+    if min_auroc >= 1:
+        return kept, changed
+    for index in range(labels.shape[1]):
+        truth, scores = labels[:, index].astype(bool), probabilities[:, index]
+        if truth.all() or not truth.any() or (scores >= kept[index]).any():
+            continue
+        if roc_auc_score(truth, scores) >= min_auroc:
+            kept[index] = np.sort(scores)[::-1][truth.sum() - 1]
+            changed.append(index)
+    return kept, changed

@@ -38,7 +38,7 @@ from models.ecg.prepare import (
     prepare,
     record_features,
 )
-from models.ecg.rhythm import rhythm_features
+from models.ecg.rhythm import measured_rate, resolve_rhythm, rhythm_features
 from models.formats.scoring_tables import EcgScoring, load_ecg_scoring
 from models.formats.wfdb_ecg import (
     LEADS,
@@ -70,6 +70,8 @@ class EcgConfig(Checked):
     ``classes_year`` picks the scored classes of the 2020 or 2021 Challenge (the only two
     scoring tables). ``lead_dropout`` is the share of training windows reduced to a smaller
     lead set. ``loss`` must be a multi-label loss: a record may carry several diagnoses.
+    ``rhythm_rules`` keeps one base rhythm per record and names a sinus rhythm by the heart
+    rate the R-peak detector measured (``models.ecg.rhythm.resolve_rhythm``).
     """
 
     network: Network = "resnet-gskip"
@@ -77,6 +79,7 @@ class EcgConfig(Checked):
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     window_seconds: PositiveFloat = 10.0
     rhythm_features: bool = True
+    rhythm_rules: bool = True
     lead_dropout: Annotated[float, Range(0, 1)] = 0.3
     validation_share: Share = 0.2
     thresholds: ThresholdTuning = field(default_factory=ThresholdTuning)
@@ -88,7 +91,8 @@ class EcgConfig(Checked):
 
 
 CONFIG = EcgConfig
-LEGACY_SETTINGS: dict[str, Any] = {}  # every setting is as old as its saved models
+# Models saved before the rhythm rules decided without them.
+LEGACY_SETTINGS: dict[str, Any] = {"rhythm_rules": False}
 
 
 @cache
@@ -317,13 +321,17 @@ def run_record(
     prepared = prepare(signal, header, config.preprocessing)
     rhythm = (
         rhythm_features(prepared, config.preprocessing.frequency)
-        if config.rhythm_features
+        if config.rhythm_features or config.rhythm_rules
         else np.zeros(0, dtype=np.float32)
     )
     features = metadata(header_features(header), rhythm, config.rhythm_features)
     model.network.eval()
     probabilities = record_probabilities(model.network, prepared, features, config, model.device)
-    labels = (probabilities >= model.thresholds["classes"]).astype(int)
+    thresholds = model.thresholds["classes"]
+    labels = (probabilities >= thresholds).astype(int)
+    if config.rhythm_rules:
+        class_of = scoring_of(config.classes_year).class_of
+        labels = resolve_rhythm(labels, probabilities, thresholds, class_of, measured_rate(rhythm))
     return classes(config), labels, probabilities
 
 
