@@ -20,9 +20,13 @@ decisions:
   heart rate (``models.ecg.rhythm.resolve_rhythm``): the default now.
 
 The training itself leaves thresholds untuned; each variant tunes its own on the validation
-part with ``models.ecg.decisions.tune_class_thresholds``, as training does.
+part with ``models.ecg.decisions.tune_class_thresholds``, as training does. One more column,
+``ensemble``, trains the default pipeline with ``train.ensemble`` = ``--ensemble`` K: K
+networks on K folds of the training sources, each tuned on its own fold, averaged.
 
-Also measured: inference milliseconds per 10-s record on one thread, rhythm layer included.
+Also measured, for one network and for the ensemble: training time over all folds, inference
+milliseconds per 10-s record on one thread (rhythm layer included) and the weights' memory.
+Each fold's predictions are kept in ``--workdir``, so a rerun with the same epochs only scores.
 """
 
 from __future__ import annotations
@@ -52,7 +56,6 @@ from models.scoring.metrics import score_ecg  # noqa: E402
 from models.tasks import ecg, pipeline  # noqa: E402
 from models.tasks.contract import Example, TrainedModel  # noqa: E402
 
-VARIANTS = ("before", "shrunk", "kept", "rules")
 SCORES = (("challenge_metric", "Challenge metric"), ("f_measure", "macro F"), ("auroc", "AUROC"))
 
 
@@ -78,6 +81,24 @@ def labelled_probabilities(
     return labels, probabilities
 
 
+def split_by_source(examples: list[Example], source: str) -> tuple[list[Example], list]:
+    """(every other source's examples, ``source``'s)."""
+    training = [example for example in examples if source_of(example) != source]
+    return training, [example for example in examples if source_of(example) == source]
+
+
+def timed_training(
+    training: list[Example], config: ecg.EcgConfig, source: str, folder: Path
+) -> tuple[TrainedModel, float]:
+    """The pipeline's model of ``training`` (saved to ``folder``) and its training seconds."""
+    run = TrainingRun(torch.device("cpu"), quiet, None, False, {"source": source})
+    started = time.perf_counter()
+    model = pipeline.train_examples(ecg, training, config, run, f"without {source}")
+    seconds = time.perf_counter() - started
+    pipeline.save(ecg, model, folder)
+    return model, seconds
+
+
 def fold_predictions(
     examples: list[Example], source: str, config: ecg.EcgConfig, workdir: Path
 ) -> dict[str, np.ndarray]:
@@ -88,12 +109,9 @@ def fold_predictions(
     stored = workdir / f"{source}.npz"
     if stored.is_file():
         return dict(np.load(stored))
-    training = [example for example in examples if source_of(example) != source]
-    test = [example for example in examples if source_of(example) == source]
-    run = TrainingRun(torch.device("cpu"), quiet, None, False, {"source": source})
+    training, test = split_by_source(examples, source)
     untuned = replace(config, thresholds=replace(config.thresholds, tune=False))
-    model = pipeline.train_examples(ecg, training, untuned, run, f"without {source}")
-    pipeline.save(ecg, model, workdir / "model")
+    model, seconds = timed_training(training, untuned, source, workdir / "model")
     validation_labels, validation = labelled_probabilities(model, held_out(training, config))
     labels, probabilities = labelled_probabilities(model, test)
     rates = [measured_rate(example.item.rhythm_features) for example in test]
@@ -103,6 +121,28 @@ def fold_predictions(
         "labels": labels,
         "probabilities": probabilities,
         "rates": np.array([np.nan if rate is None else rate for rate in rates]),
+        "seconds": np.array(seconds),
+    }
+    np.savez(stored, **fold)
+    return fold
+
+
+def ensemble_predictions(
+    examples: list[Example], source: str, config: ecg.EcgConfig, workdir: Path
+) -> dict[str, np.ndarray]:
+    """The default pipeline with ``train.ensemble`` members, trained without ``source``: its
+    probabilities and averaged thresholds on the held-out source and its training time. Stored
+    in ``workdir`` as :func:`fold_predictions` stores its results."""
+    stored = workdir / f"{source}-ensemble{config.train.ensemble}.npz"
+    if stored.is_file():
+        return dict(np.load(stored))
+    training, test = split_by_source(examples, source)
+    model, seconds = timed_training(training, config, source, workdir / "ensemble")
+    _, probabilities = labelled_probabilities(model, test)
+    fold = {
+        "probabilities": probabilities,
+        "thresholds": model.thresholds["classes"],
+        "seconds": np.array(seconds),
     }
     np.savez(stored, **fold)
     return fold
@@ -139,6 +179,11 @@ def variant_outputs(fold: dict[str, np.ndarray], config: ecg.EcgConfig) -> dict:
         )
         outputs[variant] = fold["probabilities"] >= thresholds
     outputs["rules"] = rhythm_resolved(outputs["kept"], fold, thresholds)
+    if "ensemble" in fold:
+        ensemble = fold["ensemble"]
+        averaged = {**fold, "probabilities": ensemble["probabilities"]}
+        above = ensemble["probabilities"] >= ensemble["thresholds"]
+        outputs["ensemble"] = rhythm_resolved(above, averaged, ensemble["thresholds"])
     return outputs
 
 
@@ -148,7 +193,10 @@ def score_variants(
     scoring = ecg.scoring_of(config.classes_year)
     results = {}
     for variant, binary in variant_outputs(fold, config).items():
-        scores = score_ecg(fold["labels"], binary, fold["probabilities"], scoring)
+        probabilities = fold["ensemble"]["probabilities"] if variant == "ensemble" else None
+        if probabilities is None:
+            probabilities = fold["probabilities"]
+        scores = score_ecg(fold["labels"], binary, probabilities, scoring)
         results[variant] = {key: float(getattr(scores, key)) for key, _ in SCORES}
         results[variant]["records"] = len(fold["labels"])
     return results
@@ -172,14 +220,32 @@ def inference_ms(model: TrainedModel, data: Path, count: int = 40) -> float:
 
 def table(results: dict[str, dict], key: str, heading: str) -> list[str]:
     """One row per held-out source, then the mean and the worst source, a column per variant."""
-    lines = [f"### {heading}", "", "| held-out source | records | " + " | ".join(VARIANTS) + " |"]
-    lines.append("|---|---|" + "---|" * len(VARIANTS))
+    variants = list(next(iter(results.values())))
+    lines = [f"### {heading}", "", "| held-out source | records | " + " | ".join(variants) + " |"]
+    lines.append("|---|---|" + "---|" * len(variants))
     for source, row in results.items():
-        cells = [f"{row[variant][key]:.3f}" for variant in VARIANTS]
+        cells = [f"{row[variant][key]:.3f}" for variant in variants]
         lines.append(f"| {source} | {row['before']['records']} | " + " | ".join(cells) + " |")
     for name, pick in (("mean", np.mean), ("worst", np.min)):
-        values = [pick([row[v][key] for row in results.values()]) for v in VARIANTS]
+        values = [pick([row[v][key] for row in results.values()]) for v in variants]
         lines.append(f"| **{name}** | | " + " | ".join(f"**{v:.3f}**" for v in values) + " |")
+    return [*lines, ""]
+
+
+def cost_table(costs: dict[str, dict[str, float]]) -> list[str]:
+    """Training time over all folds, inference per record and weight memory, per model kind."""
+    lines = [
+        "### Cost",
+        "",
+        "| model | training, all folds (s) | inference (ms per 10-s record, one thread) | "
+        "weights (MB) |",
+        "|---|---|---|---|",
+    ]
+    for name, row in costs.items():
+        lines.append(
+            f"| {name} | {row['training_s']:.0f} | {row['inference_ms']:.1f} | "
+            f"{row['weights_mb']:.2f} |"
+        )
     return [*lines, ""]
 
 
@@ -199,7 +265,7 @@ def comparison(results: dict[str, dict]) -> list[str]:
     ]
 
 
-def write_markdown(results: dict, milliseconds: float, seconds: float, arguments) -> None:
+def write_markdown(results: dict, costs: dict, seconds: float, arguments) -> None:
     records = sum(row["before"]["records"] for row in results.values())
     machine = (
         f"{platform.platform()}, {torch.get_num_threads()} torch threads for training, "
@@ -208,24 +274,26 @@ def write_markdown(results: dict, milliseconds: float, seconds: float, arguments
     lines = [
         "# ECG: leave one source out",
         "",
-        f"Generated by `python bench/bench_ecg_sources.py --epochs {arguments.epochs}` on "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine}; the run took "
-        f"{seconds / 60:.0f} minutes. Data: the {records} real records of "
-        f"`{arguments.data.name}/` beside the repository.",
+        f"Generated by `python bench/bench_ecg_sources.py --epochs {arguments.epochs} "
+        f"--ensemble {arguments.ensemble}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{machine}; the run took {seconds / 60:.0f} minutes. Data: the {records} real records "
+        f"of `{arguments.data.name}/` beside the repository.",
         "",
         "Each row trains the default ECG configuration on every other source and scores the "
-        "held-out one. The variants share each fold's network and differ only in decisions "
-        "(see the script's docstring): `before` is the default before this benchmark, "
-        "`rules` the default now. AUROC does not depend on the decisions, so its columns "
-        "agree.",
+        "held-out one. The first four variants share each fold's network and differ only in "
+        "decisions (see the script's docstring): `before` is the default before this "
+        "benchmark, `rules` the default now; `ensemble` is the default pipeline with "
+        f"`--ensemble {arguments.ensemble}` (its own networks). AUROC does not depend on the "
+        "decisions, so the first four columns agree there.",
         "",
     ]
     lines += comparison(results)
     for key, heading in SCORES:
         lines += table(results, key, heading)
+    lines += cost_table(costs)
     lines.append(
-        f"Inference: {milliseconds:.1f} ms per 10-s record on one CPU thread (preparation, "
-        "R-peak detection and the rhythm layer included; target 50 ms)."
+        "Inference includes preparation, R-peak detection and the rhythm layer (target: under "
+        "50 ms per 10-s record)."
     )
     arguments.output.write_text("\n".join(lines) + "\n")
 
@@ -235,6 +303,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ecg")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ensemble", type=int, default=5, help="members of the ensemble variant")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ecg_sources")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "ecg_sources.md")
     return parser.parse_args(argv)
@@ -246,20 +315,41 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     config = ecg.CONFIG()
     config.train.epochs = arguments.epochs
+    members = replace(config, train=replace(config.train, ensemble=arguments.ensemble))
     workdir = arguments.workdir / f"epochs{arguments.epochs}"
     workdir.mkdir(parents=True, exist_ok=True)
     examples = ecg.load_training(arguments.data, config, print)
-    results = {}
+    results, seconds = {}, {"single": 0.0, "ensemble": 0.0}
     for source in sorted({source_of(example) for example in examples}):
-        results[source] = score_variants(
-            fold_predictions(examples, source, config, workdir), config
+        fold = fold_predictions(examples, source, config, workdir)
+        seconds["single"] += float(fold["seconds"])
+        if arguments.ensemble > 1:
+            fold["ensemble"] = ensemble_predictions(examples, source, members, workdir)
+            seconds["ensemble"] += float(fold["ensemble"]["seconds"])
+        results[source] = score_variants(fold, config)
+        summary = ", ".join(
+            f"{name} {scores['challenge_metric']:.3f}" for name, scores in results[source].items()
         )
-        summary = ", ".join(f"{v} {results[source][v]['challenge_metric']:.3f}" for v in VARIANTS)
         print(f"held out {source}: {summary} ({time.perf_counter() - started:.0f} s)", flush=True)
-    milliseconds = inference_ms(pipeline.load(ecg, workdir / "model", "cpu"), arguments.data)
-    write_markdown(results, milliseconds, time.perf_counter() - started, arguments)
+    costs = {"single": cost(workdir / "model", arguments.data, seconds["single"])}
+    if arguments.ensemble > 1:
+        costs["ensemble"] = cost(workdir / "ensemble", arguments.data, seconds["ensemble"])
+    write_markdown(results, costs, time.perf_counter() - started, arguments)
     print(f"written {arguments.output}")
     return 0
+
+
+def cost(model_folder: Path, data: Path, seconds: float) -> dict[str, float]:
+    """Training seconds over all folds, inference time per record and the weights' memory."""
+    model = pipeline.load(ecg, model_folder, "cpu")
+    weights = sum(
+        parameter.numel() * parameter.element_size() for parameter in model.network.parameters()
+    )
+    return {
+        "training_s": seconds,
+        "inference_ms": inference_ms(model, data),
+        "weights_mb": weights / 2**20,
+    }
 
 
 if __name__ == "__main__":

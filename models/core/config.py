@@ -142,6 +142,7 @@ def override(
     seed: int | None = None,
     precision: str | None = None,
     compile_steps: bool = False,
+    ensemble: int | None = None,
 ) -> Any:
     """Apply the command-line choices every task shares to a task configuration, in place
     (each checked as it is set, as ``--set`` is)."""
@@ -152,6 +153,7 @@ def override(
         ("train.seed", seed),
         ("train.precision", precision),
         ("train.compile", True if compile_steps else None),
+        ("train.ensemble", ensemble),
     ):
         if value is not None:
             _assign(config, path, value)

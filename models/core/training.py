@@ -58,8 +58,11 @@ class TrainConfig(Checked):
     2-core CPU) but costs a minute or two of compiling first, so it is off by default.
     ``keep_from`` is the first epoch whose weights may be kept (the last one at most): earlier
     epochs are validated and logged, but on a small validation set a barely trained network can
-    top them all by chance. The settings are checked when built (``seed`` must be
-    non-negative because NumPy generators refuse negative seeds).
+    top them all by chance. ``ensemble`` K > 1 trains K networks on K folds of the training
+    items, each keeping its epoch and tuning its thresholds on the fold it did not see, and
+    saves them as one model that averages them (``models.core.ensemble``); the pipeline reads
+    it from a task's top-level ``train`` section. The settings are checked when built
+    (``seed`` must be non-negative because NumPy generators refuse negative seeds).
     """
 
     epochs: PositiveInt = 20
@@ -70,6 +73,7 @@ class TrainConfig(Checked):
     precision: Precision = "auto"
     compile: bool = False
     keep_from: PositiveInt = 1
+    ensemble: PositiveInt = 1
 
 
 @dataclass
@@ -385,13 +389,23 @@ class TrainingRun:
     folder: Path | None = None
     resume: bool = False
     identity: dict[str, Any] = field(default_factory=dict)
+    member: int | None = None  # which network of an ensemble this run trains
 
     def checkpoint(self, phase: str | None = None) -> Checkpointing | None:
-        """The checkpointing of ``phase`` (``None``: a task with a single phase)."""
+        """The checkpointing of ``phase`` (``None``: a task with a single phase), one file per
+        phase and ensemble member."""
         if self.folder is None:
             return None
-        identity = self.identity if phase is None else {**self.identity, "phase": phase}
-        return Checkpointing(storage.checkpoint_path(self.folder, phase), self.resume, identity)
+        label = "-".join(
+            part
+            for part in (None if self.member is None else f"member{self.member}", phase)
+            if part
+        )
+        extra = {"phase": phase, "member": self.member}
+        identity = {**self.identity, **{key: v for key, v in extra.items() if v is not None}}
+        return Checkpointing(
+            storage.checkpoint_path(self.folder, label or None), self.resume, identity
+        )
 
     def source(self, phase: str | None = None) -> str:
         """What a :class:`TrainingError` of ``phase`` names: the model folder and the phase."""

@@ -277,17 +277,27 @@ def draw_ecg(model_folder: Path, data: Path, item: str, out: Path, target: str |
     return plots.save(figure, out, colours=64)
 
 
+def unexplainable(model_folder: Path) -> str | None:
+    """Why the model in ``model_folder`` has no attention map to draw, or ``None``."""
+    network = network_name(model_folder)
+    if network not in ATTENTION_NETWORKS:
+        return (
+            f"network {network!r} has no attention weights to draw; explanations need a model "
+            f"trained with {', '.join(ATTENTION_NETWORKS)}"
+        )
+    members = storage.read_metadata(model_folder)["config"].get("train", {}).get("ensemble", 1)
+    if members > 1:
+        return f"the model averages {members} networks; attention maps are drawn for one network"
+    return None
+
+
 def explain(
     model_folder: Path, data: Path, item: str, out: Path, target: str | None = None
 ) -> Path:
     """Draw the attention of the model in ``model_folder`` for item ``item`` of ``data``."""
-    network = network_name(model_folder)
-    if network not in ATTENTION_NETWORKS:
-        raise DataError(
-            model_folder,
-            f"network {network!r} has no attention weights to draw; explanations need a model "
-            f"trained with {', '.join(ATTENTION_NETWORKS)}",
-        )
+    reason = unexplainable(model_folder)
+    if reason:
+        raise DataError(model_folder, reason)
     task = storage.read_metadata(model_folder)["task"]
     draw = draw_murmur if task == murmur.TASK else draw_ecg
     return draw(Path(model_folder), Path(data), item, Path(out), target)

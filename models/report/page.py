@@ -241,12 +241,9 @@ def history_curve(name: str, record: dict) -> plots.History:
 def explanation_section(report: Report) -> str:
     row, column = chosen_item(report)
     part = report.run.parts[report.part_of[row]]
-    network = explain.network_name(part.model)
-    if network not in explain.ATTENTION_NETWORKS:
-        return (
-            f"<h2>Explanation</h2><p>The network <code>{html.escape(network)}</code> has no "
-            f"attention weights; explanations need {', '.join(explain.ATTENTION_NETWORKS)}.</p>"
-        )
+    reason = explain.unexplainable(part.model)
+    if reason:
+        return f"<h2>Explanation</h2><p>No explanation: {html.escape(reason)}.</p>"
     classes = (
         murmur.CLASSES if report.run.task == "murmur" else load_ecg_scoring(report.run.year).codes
     )

@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from models.core import distributed, storage
 from models.core.config import from_dict, to_dict, validate
+from models.core.ensemble import Ensemble
 from models.core.errors import DataError
 from models.core.folders import claim_output_folder
 from models.core.progress import Progress
-from models.core.splits import hold_out
+from models.core.splits import fold_indices, hold_out
 from models.core.training import pick_device, training_run
 from models.core.training_errors import listed
 from models.formats.outputs import write_outputs
 from models.tasks.contract import Example, Task, TrainedModel, TrainingRun
 from models.tasks.registry import model_task
 
-TRAINING_KEYS = ("history", "best_epoch", "phase", "phases", "threshold_search")
+TRAINING_KEYS = ("history", "best_epoch", "phase", "phases", "threshold_search", "members")
 
 
 def train(
@@ -62,22 +65,81 @@ def train_examples(
     """Hold out → fit → tune on loaded examples (under ``torchrun`` only the main process
     tunes; the others return a model without thresholds).
 
+    With ``train.ensemble`` K > 1, K networks are trained on K folds instead, each holding out
+    its own fold, and averaged into one model whose thresholds are the mean of theirs.
     Examples no model can be made from are refused first, naming ``source``: too few to hold
     some out, two with one name, or one class only of some decision.
     """
-    fitting, held = hold_out(
-        [example.strata for example in examples], config.validation_share, config.train.seed, source
-    )
+    splits = member_splits(examples, config, source)
     check_unique_names(examples, task.UNIT, source)
     check_classes([task.labels(example, config) for example in examples], task.UNIT, source)
-    training = [examples[i] for i in fitting]
-    validation = [examples[i] for i in held]
+    members = []
+    for number, (fitting, held) in enumerate(splits, start=1):
+        member = run if len(splits) == 1 else replace(run, member=number)
+        if len(splits) > 1:
+            run.log(f"ensemble member {number}/{len(splits)}")
+        training = [examples[i] for i in fitting]
+        validation = [examples[i] for i in held]
+        members.append(train_member(task, training, validation, config, member))
+    if len(members) == 1:
+        return members[0]
+    return TrainedModel(
+        task.TASK,
+        config,
+        Ensemble([member.network for member in members]),
+        run.device,
+        mean_thresholds([member.thresholds for member in members]),
+        {**members[0].training, "members": [member.training for member in members]},
+    )
+
+
+def member_splits(
+    examples: list[Example], config: Any, source: str
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fitting, held-out) indices of each network: one hold-out split, or K stratified folds
+    (each held out by one member) for an ensemble of K."""
+    strata = [example.strata for example in examples]
+    count = config.train.ensemble
+    if count == 1:
+        return [hold_out(strata, config.validation_share, config.train.seed, source)]
+    if len(examples) < 2 * count:
+        raise DataError(source, f"{len(examples)} items cannot make {count} folds of 2 or more")
+    return fold_indices(["|".join(items) for items in strata], count, config.train.seed)
+
+
+def train_member(
+    task: Task, training: list[Example], validation: list[Example], config: Any, run: TrainingRun
+) -> TrainedModel:
+    """One network: fitted on ``training``, its epoch kept and thresholds tuned on
+    ``validation``."""
     run.log(f"training on {len(training)} {task.UNIT}s, validating on {len(validation)}")
     network, record = task.fit(training, validation, config, run)
     thresholds: dict[str, np.ndarray] = {}
     if distributed.is_main():
         thresholds, record["threshold_search"] = task.tune(network, validation, config, run)
     return TrainedModel(task.TASK, config, network, run.device, thresholds, record)
+
+
+def mean_thresholds(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The members' thresholds averaged name by name (none on a process that did not tune)."""
+    if not members[0]:
+        return {}
+    return {name: np.mean([member[name] for member in members], axis=0) for name in members[0]}
+
+
+def build_network(task: Task, config: Any) -> nn.Module:
+    """The untrained network of ``config``: the task's, or an ensemble of K of them."""
+    count = config.train.ensemble
+    return (
+        task.build(config) if count == 1 else Ensemble([task.build(config) for _ in range(count)])
+    )
+
+
+def saved_part(task: Task, network: nn.Module) -> nn.Module:
+    """The part whose weights are saved: the task's, member by member for an ensemble."""
+    if isinstance(network, Ensemble):
+        return nn.ModuleList([task.saved_part(member) for member in network.members])
+    return task.saved_part(network)
 
 
 def check_unique_names(examples: list[Example], unit: str, source: str) -> None:
@@ -117,7 +179,7 @@ def save(task: Task, model: TrainedModel, model_folder: str | Path) -> None:
             "thresholds": {name: np.asarray(v).tolist() for name, v in model.thresholds.items()},
             **model.training,
         },
-        task.saved_part(model.network).state_dict(),
+        saved_part(task, model.network).state_dict(),
     )
 
 
@@ -132,9 +194,9 @@ def load(task: Task, model_folder: str | Path, device: str | None = None) -> Tra
         raise DataError(source, f"lacks the entry {error}; the model folder is damaged") from None
     except (ValueError, TypeError) as error:
         raise DataError(source, f"holds a configuration this kit cannot use ({error})") from None
-    network = task.build(config)
+    network = build_network(task, config)
     try:
-        task.saved_part(network).load_state_dict(storage.read_weights(model_folder))
+        saved_part(task, network).load_state_dict(storage.read_weights(model_folder))
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise DataError(source, f"its weights do not fit the network it names ({first})") from None

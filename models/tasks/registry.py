@@ -85,6 +85,12 @@ def add_task_options(parser: argparse.ArgumentParser, seed: int | None = None) -
         help="compile the training steps with torch.compile (pays on long runs)",
     )
     parser.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="K",
+        help="train K networks on K folds and average them in one model (default: 1)",
+    )
+    parser.add_argument(
         "--set",
         dest="settings",
         action="append",
@@ -112,6 +118,7 @@ def configured_task(arguments: argparse.Namespace, data_folder: str | Path) -> t
         arguments.seed,
         arguments.precision,
         arguments.compile,
+        arguments.ensemble,
     )
     apply_settings(config, arguments.settings)
     return module, config
