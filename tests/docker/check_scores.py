@@ -1,6 +1,6 @@
 """Check what one train → run → evaluate cycle in the image left behind.
 
-``python3 check_scores.py murmur|ecg FOLDER`` where FOLDER holds ``test_data``, ``model``,
+``python3 check_scores.py murmur|ecg|pcg2016 FOLDER`` where FOLDER holds ``test_data``, ``model``,
 ``test_outputs`` and ``scores/{scores,class_scores}.csv`` as ``run_image_test.sh`` lays them
 out. Prints the summary table and exits 0, or names the first problem and exits 1. Standard
 library only: it runs on the host, outside the image.
@@ -15,6 +15,9 @@ from pathlib import Path
 
 MURMUR_HEADER = "AUROC,AUPRC,F-measure,Accuracy,Weighted Accuracy,Cost"
 ECG_HEADER = "AUROC,AUPRC,Accuracy,F-measure,Challenge metric"
+PCG2016_HEADER = "AUROC,AUPRC,F-measure,Accuracy,MAcc"
+PCG2016_ROWS = ("AUROC", "AUPRC", "Precision", "Recall", "F-measure")
+LABEL_SUFFIX = {"murmur": ".txt", "ecg": ".hea", "pcg2016": ".wav"}
 MURMUR_ROWS = ("AUROC", "AUPRC", "F-measure", "Accuracy")
 ECG_ROWS = ("AUROC", "AUPRC", "F-measure")
 
@@ -89,6 +92,15 @@ def check_ecg_scores(scores: Path, class_scores: Path) -> None:
     check_per_class(class_scores.read_text().splitlines(), None, ECG_ROWS, str(class_scores))
 
 
+def check_pcg2016_scores(scores: Path, class_scores: Path) -> None:
+    lines = scores.read_text().splitlines()
+    check_summary(table_after(lines, "#Scores", str(scores)), PCG2016_HEADER, str(scores))
+    block = table_after(
+        class_scores.read_text().splitlines(), "#Scores (per class)", str(class_scores)
+    )
+    check_per_class(block, ["Abnormal", "Normal"], PCG2016_ROWS, str(class_scores))
+
+
 def check_model(model: Path, task: str) -> None:
     """``model.json`` for ``task`` and the weights file it names (``weights.pt`` in format 1)."""
     if not (model / "model.json").is_file():
@@ -102,9 +114,9 @@ def check_model(model: Path, task: str) -> None:
 
 
 def check_outputs(labels: Path, outputs: Path, task: str) -> None:
-    """One output CSV per patient (``ID.txt``) or record (``NAME.hea``), same stem."""
-    suffix = ".txt" if task == "murmur" else ".hea"
-    expected = {path.stem for path in labels.glob(f"*{suffix}")}
+    """One output CSV per patient (``ID.txt``), record (``NAME.hea``) or 2016 recording
+    (``NAME.wav``), same stem."""
+    expected = {path.stem for path in labels.glob(f"*{LABEL_SUFFIX[task]}")}
     written = {path.stem for path in outputs.glob("*.csv")}
     if not expected:
         raise CheckError(f"{labels}: no label files")
@@ -123,15 +135,13 @@ def check(task: str, folder: Path) -> None:
     for path in (scores, class_scores):
         if not path.is_file():
             raise CheckError(f"{path}: not written")
-    if task == "murmur":
-        check_murmur_scores(scores, class_scores)
-    else:
-        check_ecg_scores(scores, class_scores)
+    checks = {"murmur": check_murmur_scores, "ecg": check_ecg_scores}
+    checks.get(task, check_pcg2016_scores)(scores, class_scores)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("murmur", "ecg"):
-        print("usage: check_scores.py murmur|ecg FOLDER", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in LABEL_SUFFIX:
+        print("usage: check_scores.py murmur|ecg|pcg2016 FOLDER", file=sys.stderr)
         return 2
     task, folder = argv[0], Path(argv[1])
     try:

@@ -11,7 +11,7 @@
 # 3. Builds the kit's image on it (`--build-arg BASE_IMAGE=...`, `--network host`) and checks
 #    that the image runs the base image's python and its one torch, at the version pinned in
 #    requirements.txt, with no CUDA packages added by pip.
-# 4. For the murmur and the ECG task: generates small training and test folders, then runs
+# 4. For the murmur, the ECG and the 2016 task: generates small training and test folders, then runs
 #    train_model.py, run_model.py and evaluate_model.py in containers with `--network none`
 #    and the folders mounted under /physionet, and checks the model, outputs and score tables.
 #
@@ -414,6 +414,8 @@ generate() {
     local count=(--patients 24) test_count=(--patients 10)
     if [[ "$task" == ecg ]]; then
         count=(--records 60) test_count=(--records 20)
+    elif [[ "$task" == pcg2016 ]]; then
+        count=(--recordings 30) test_count=(--recordings 12)
     fi
     (cd "$REPO" && python3 -m models.synthetic "$task" "$folder/training_data" "${count[@]}" --seed 1 &&
         python3 -m models.synthetic "$task" "$folder/test_data" "${test_count[@]}" --seed 2) ||
@@ -424,9 +426,12 @@ run_task() {
     local task=$1 folder="$WORK/$1" started=$SECONDS
     mkdir -p "$folder"/{model,test_outputs,scores}
     generate "$task" "$folder"
+    # The 2016 teacher's contrastive phase has its own epochs (30): cut them to the same few.
+    local short=()
+    [[ "$task" == pcg2016 ]] && short=(--set "contrastive.train.epochs=$EPOCHS")
     log "$task: training in the image ($EPOCHS epochs)"
     in_container -v "$folder/training_data:/physionet/training_data" -v "$folder/model:/physionet/model" \
-        "$KIT_IMAGE" python train_model.py training_data model --epochs "$EPOCHS" -q ||
+        "$KIT_IMAGE" python train_model.py training_data model --epochs "$EPOCHS" "${short[@]}" -q ||
         die "$task: train_model.py failed"
     log "$task: running the model in the image"
     in_container -v "$folder/model:/physionet/model" -v "$folder/test_data:/physionet/test_data" \
@@ -458,6 +463,7 @@ main() {
     check_kit_image "$BASE_IMAGE" "$pin"
     run_task murmur
     run_task ecg
+    run_task pcg2016
     log "image test passed in $SECONDS s"
 }
 
