@@ -215,7 +215,7 @@ def test_signals_without_an_ecg_are_refused(ecg_folder: Path, tmp_path: Path) ->
 
 
 def test_training_refuses_a_record_by_name(ecg_folder: Path, tmp_path: Path) -> None:
-    """The cache knows records by their files, so the files are checked before it is asked."""
+    """The cache prepares only records that read cleanly, and names a missing signal file."""
     path = copy_record(ecg_folder, "A0002", tmp_path)
     copy_record(ecg_folder, "A0001", tmp_path)
     (tmp_path / "A0000.hea").write_text(path.read_text())

@@ -76,11 +76,22 @@ def settings_folder(root: Path, preprocessing: object) -> Path:
 
 
 def record_key(header_path: Path) -> str:
-    """A hash of the record's resolved header and signal files with their size and mtime."""
+    """A hash of the record's resolved header and signal files with their size and mtime.
+
+    A record without its signal file is refused here by name, after its header (which may say
+    worse); anything else wrong with its files is found when an entry is written (only a
+    record that reads cleanly is cached, and changing a file changes its key).
+    """
     header = header_path.resolve()
     parts = []
     for path in (header, header.with_suffix(".mat")):
-        status = path.stat()
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            read_header(header_path)
+            raise DataError(header_path, f"signal file '{path.name}' does not exist") from None
+        except OSError as error:
+            raise DataError(path, f"cannot read ({error.strerror or error})") from None
         parts.append(f"{path}|{status.st_size}|{status.st_mtime_ns}")
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 

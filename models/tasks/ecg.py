@@ -48,7 +48,6 @@ from models.formats.wfdb_ecg import (
     parse_header,
     physical_signal,
     read_header,
-    signal_file,
 )
 from models.tasks.contract import Example, Log, Prediction, Thresholds, TrainedModel, TrainingRun
 
@@ -156,7 +155,6 @@ def cache_records(folder: str | Path, config: EcgConfig, log) -> list[CachedReco
     paths = find_records(folder)
     if not paths:
         raise DataError(folder, "no ECG records (NAME.hea + NAME.mat) in the data folder")
-    check_record_files(paths)
     settings = config.preprocessing
     return build_cache(
         paths,
@@ -165,14 +163,6 @@ def cache_records(folder: str | Path, config: EcgConfig, log) -> list[CachedReco
         lambda prepared, header: record_features(prepared, header, settings),
         log=log,
     )
-
-
-def check_record_files(paths: list[Path]) -> None:
-    """Read every header and find its signal file before the cache is asked: the cache knows
-    records by their files' sizes and times, so a header naming another record or a missing,
-    unreadable ``.mat`` must stop training here, with its name."""
-    for path in paths:
-        signal_file(path, read_header(path))
 
 
 def load_training(folder: str | Path, config: EcgConfig, log: Log) -> list[Example]:
