@@ -101,11 +101,14 @@ def test_an_output_folder_loses_only_its_previous_run_files(tmp_path: Path) -> N
     assert folders.marker_files(tmp_path) == ["a.csv"]
 
 
-def test_output_files_no_run_wrote_are_refused(tmp_path: Path) -> None:
+def test_output_files_no_run_wrote_are_refused_and_nothing_is_touched(tmp_path: Path) -> None:
+    folders.claim_output_folder(tmp_path, "run_model", ["a.csv"])
+    (tmp_path / "a.csv").write_text("the previous run's")
     (tmp_path / "x.csv").write_text("someone's")
     with pytest.raises(DataError, match=r"holds 1 output files this kit did not write \(e.g. x"):
         folders.claim_output_folder(tmp_path, "run_model", ["a.csv"])
     assert (tmp_path / "x.csv").read_text() == "someone's"
+    assert (tmp_path / "a.csv").read_text() == "the previous run's"
 
 
 def test_a_marker_cannot_make_the_kit_delete_outside_the_folder(tmp_path: Path) -> None:

@@ -61,8 +61,6 @@ def claim_output_folder(folder: str | Path, tool: str, names: Iterable[str]) -> 
     folder = Path(folder)
     entries = existing_entries(folder)
     previous = set(marker_files(folder)) if marker_tool(folder) == tool else set()
-    for name in sorted(previous & set(entries)):
-        remove_file(folder / name)
     strangers = sorted(
         name for name in entries if name.lower().endswith(".csv") and name not in previous
     )
@@ -72,6 +70,8 @@ def claim_output_folder(folder: str | Path, tool: str, names: Iterable[str]) -> 
             f"output folder holds {len(strangers)} output files this kit did not write "
             f"(e.g. {strangers[0]}); give an empty or new output folder",
         )
+    for name in sorted(previous & set(entries)):
+        remove_file(folder / name)
     write_marker(folder, tool, list(names))
     return folder
 
