@@ -66,15 +66,11 @@ def cross_validate(
     the model never saw would; otherwise the folds are stratified on the task's labels.
     """
     items = task.find_items(data)
-    plan = source_folds(items, sources) if sources is not None else None
-    if plan is None:
-        if len(items) < folds:
-            raise DataError(data, f"{len(items)} items cannot make {folds} folds")
-        strata = [task.stratum(item) for item in items]
-        plan = [
-            (str(number), *split)
-            for number, split in enumerate(fold_indices(strata, folds, seed), start=1)
-        ]
+    plan = (
+        source_folds(items, sources)
+        if sources is not None
+        else stratified_folds(task, items, folds, seed, data)
+    )
     rows = []
     with Progress(len(plan), "cross-validation", verbose, unit="fold") as progress:
         for number, (name, train, test) in enumerate(plan, start=1):
@@ -87,6 +83,17 @@ def cross_validate(
             progress.advance()
         progress.finish(f"cross-validated {len(items)} items in {len(plan)} folds")
     return [name for name, _, _ in plan], rows
+
+
+def stratified_folds(
+    task: ModuleType, items: list[Path], folds: int, seed: int, data: Path
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``folds`` folds balanced on the task's stratum, named by their number."""
+    if len(items) < folds:
+        raise DataError(data, f"{len(items)} items cannot make {folds} folds")
+    strata = [task.stratum(item) for item in items]
+    splits = fold_indices(strata, folds, seed)
+    return [(str(number), *split) for number, split in enumerate(splits, start=1)]
 
 
 def source_folds(
