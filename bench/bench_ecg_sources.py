@@ -47,7 +47,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.core.progress import quiet  # noqa: E402
-from models.core.splits import hold_out  # noqa: E402
 from models.core.training import TrainingRun  # noqa: E402
 from models.ecg.decisions import tune_class_thresholds  # noqa: E402
 from models.ecg.rhythm import measured_rate, resolve_rhythm  # noqa: E402
@@ -64,10 +63,8 @@ def source_of(example: Example) -> str:
 
 
 def held_out(training: list[Example], config: ecg.EcgConfig) -> list[Example]:
-    """The validation part training held out (the same split: same strata, share and seed)."""
-    _, held = hold_out(
-        [example.strata for example in training], config.validation_share, config.train.seed
-    )
+    """The validation part training held out (the pipeline's own split of one network)."""
+    ((_, held),) = pipeline.member_splits(training, config, "bench")
     return [training[i] for i in held]
 
 
