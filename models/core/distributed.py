@@ -95,6 +95,20 @@ def main_first(work: Callable[[], Result]) -> Result:
     return work()
 
 
+def broadcast(value: Item) -> Item:
+    """The main process's ``value`` in every process (``value`` itself without a group).
+
+    What only the main process knows, such as the held-out score it validated, then decides the
+    same thing everywhere: a process that stopped training alone would leave the others
+    waiting for its gradients.
+    """
+    if not active():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier() -> None:
     """Wait until every process of the group gets here (nothing to wait for without one)."""
     if active():

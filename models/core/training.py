@@ -1,8 +1,11 @@
-"""The training loop both tasks share: AdamW with a cosine schedule, keep the best epoch.
+"""The training loop both tasks share: AdamW, keep the best epoch, stop when it stops helping.
 
-Each epoch ends with a checkpoint (network, optimiser, scheduler, random states, history and
-the best epoch so far) written atomically, so a run killed at any moment continues from its last
-finished epoch with ``resume``, and the continued run trains exactly as the uninterrupted one.
+The learning rate follows a cosine or a plateau schedule, and with a ``patience`` a run ends once
+its held-out score has not improved for that many epochs (``models.core.schedule``). Each epoch
+ends with a checkpoint (network, optimiser, scheduler, random states, history, the best epoch
+so far and the stop rule's count) written atomically (``models.core.checkpoints``), so a run
+killed at any moment continues from its last finished epoch with ``resume``, and the continued
+run trains and stops exactly as the uninterrupted one.
 
 A step whose loss is not finite, or a validation whose score or held-out outputs are not, stops
 the run with a :class:`TrainingError` naming the epoch and the items: a network that once went
@@ -12,8 +15,6 @@ NaN outputs NaN for every item after, so no model is made from it.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,12 +27,34 @@ import numpy as np
 import torch
 
 from models.core import distributed, storage
-from models.core.config import Checked, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from models.core.checkpoints import (
+    Checkpointing,
+    History,
+    RunState,
+    Stop,
+    resume,
+    save_checkpoint,
+)
+from models.core.config import (
+    Checked,
+    ConfigError,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 from models.core.config import validate as check_settings
-from models.core.errors import DataError
 from models.core.folder_lock import training_lock
 from models.core.folders import make_folder
 from models.core.progress import Progress, level_of, quiet
+from models.core.schedule import (
+    Schedule,
+    StopRule,
+    learning_rate_schedule,
+    step_after_training,
+    step_on_score,
+    summary,
+)
 from models.core.training_errors import (
     NonFiniteLoss,
     TrainingError,
@@ -43,7 +66,6 @@ from models.core.training_errors import (
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 # One epoch of batches, drawn from the epoch's generator (so a resumed run draws the same ones)
 Batches = Callable[[np.random.Generator], Iterable[Batch]]
-History = list[dict[str, Any]]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
@@ -59,10 +81,22 @@ class TrainConfig(Checked):
     ``keep_from`` is the first epoch whose weights may be kept (the last one at most): earlier
     epochs are validated and logged, but on a small validation set a barely trained network can
     top them all by chance. ``ensemble`` K > 1 trains K networks on K folds of the training
-    items, each keeping its epoch and tuning its thresholds on the fold it did not see, and
-    saves them as one model that averages them (``models.core.ensemble``); the pipeline reads
+    items, each keeping its epoch on the fold it did not see, tunes the decisions once on every
+    item's out-of-fold outputs and saves them as one model that averages them
+    (``models.core.ensemble``); the pipeline reads
     it from a task's top-level ``train`` section. The settings are checked when built
     (``seed`` must be non-negative because NumPy generators refuse negative seeds).
+
+    ``patience`` P > 0 ends the run once the held-out score has not improved for P epochs,
+    counting from ``keep_from`` on (earlier epochs cannot be kept, so they never count against
+    the run), and ``epochs`` becomes the most it trains; 0 trains every epoch. A run that has
+    stopped has spent its last epochs on a score that no longer rose, so the training time
+    follows the data rather than a guess. ``schedule`` ``cosine`` anneals the learning rate to
+    zero over ``epochs`` (a run that stops early ends before the rate is low); ``plateau``
+    halves it whenever the held-out score has not improved for half of P epochs, rounded up
+    (``models.core.schedule``), and needs P > 0 (P = ``epochs`` lowers the rate on stalls
+    without ever stopping). Both need a held-out score: a training phase without one refuses
+    them. The defaults (0, ``cosine``) are the behaviour of models saved before these fields.
     """
 
     epochs: PositiveInt = 20
@@ -74,24 +108,17 @@ class TrainConfig(Checked):
     compile: bool = False
     keep_from: PositiveInt = 1
     ensemble: PositiveInt = 1
+    patience: NonNegativeInt = 0
+    schedule: Schedule = "cosine"
 
-
-@dataclass
-class Checkpointing:
-    """Where a run keeps its checkpoint, whether to continue from it, and what the run is.
-
-    ``identity`` (configuration and training items) must match for a checkpoint to be resumed,
-    so a checkpoint is never continued on other data or settings.
-    """
-
-    path: Path
-    resume: bool
-    identity: dict[str, Any]
-
-    @property
-    def fingerprint(self) -> str:
-        text = json.dumps(self.identity, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+    def check(self) -> None:
+        if self.schedule == "plateau" and self.patience == 0:
+            raise ConfigError(
+                "schedule",
+                "{field} plateau lowers the learning rate after half of patience epochs without "
+                "a better held-out score; set patience above 0 (equal to epochs never stops "
+                "early) or use cosine",
+            )
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -146,31 +173,6 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
-def random_states() -> dict[str, Any]:
-    states = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_random_states(states: dict[str, Any]) -> None:
-    random.setstate(states["python"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-@dataclass
-class RunState:
-    """What the loop carries from epoch to epoch, and what a checkpoint restores."""
-
-    epoch: int = 0
-    best_score: float = -np.inf
-    best_epoch: int | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    history: History | None = None
-
-
 def fit(
     network: torch.nn.Module,
     batches: Batches,
@@ -190,9 +192,26 @@ def fit(
     last epoch is kept. Under ``torchrun`` only the main process validates and writes
     checkpoints. ``config`` is checked again (a field set after it was built escapes its own
     check), and a loss or validation score that is not finite raises :class:`TrainingError`
-    naming ``source``.
+    naming ``source``. :func:`fit_run` also says where the run stopped.
     """
+    state = fit_run(network, batches, loss, config, device, validate, log, checkpoint, source)
+    return state.history or []
+
+
+def fit_run(
+    network: torch.nn.Module,
+    batches: Batches,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    config: TrainConfig,
+    device: torch.device,
+    validate: Callable[[torch.nn.Module], float] | None = None,
+    log: Callable[[str], None] = print,
+    checkpoint: Checkpointing | None = None,
+    source: str = "training",
+) -> RunState:
+    """:func:`fit`, returning the whole final state: history, kept epoch and ``stopped``."""
     check_settings(config)
+    check_score_needed(config, validate, source)
     seed_everything(config.seed)
     network.to(device)
     trainer = distributed.wrap(network, device)
@@ -201,18 +220,19 @@ def fit(
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(config.epochs, 1))
+    scheduler = learning_rate_schedule(optimiser, config.schedule, config.epochs, config.patience)
     dtype = autocast_dtype(config.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     state = RunState(history=[])
     if checkpoint is not None and checkpoint.resume:
         state = resume(checkpoint, network, optimiser, scheduler, log)
+    if state.stopped:
+        log(f"the run stopped at epoch {state.stopped['epoch']}; nothing more to train")
+    rule = StopRule(config.patience, min(config.keep_from, config.epochs), config.epochs)
     main = distributed.is_main()
-    shown = level_of(log)
-    with Progress(
-        config.epochs - state.epoch, "training", shown, "epoch", log, milestones=False
-    ) as bar:
-        for epoch in range(state.epoch + 1, config.epochs + 1):
+    left = rule.epochs_left(state)
+    with Progress(len(left), "training", level_of(log), "epoch", log, milestones=False) as bar:
+        for epoch in left:
             started = time.perf_counter()
             learning_rate = scheduler.get_last_lr()[0]
             trainer.train()
@@ -223,29 +243,67 @@ def fit(
                 )
             except NonFiniteLoss as error:
                 raise TrainingError(source, f"epoch {epoch}, {error}; no model saved") from None
-            scheduler.step()
+            step_after_training(scheduler)
             record = {"epoch": epoch, "loss": mean_loss, "validation": None}
             if validate is not None and main:
                 network.eval()
-                record["validation"] = score = checked_score(validate(network), epoch, source)
-                if score > state.best_score and epoch >= min(config.keep_from, config.epochs):
-                    state.best_score, state.best_epoch = score, epoch
-                    state.best_state = copy.deepcopy(network.state_dict())
+                record["validation"] = checked_score(validate(network), epoch, source)
+            judge(state, rule, network, scheduler, epoch, record["validation"])
             record.update(
                 seconds=round(time.perf_counter() - started, 3), learning_rate=learning_rate
             )
             state.history.append(record)
             state.epoch = epoch
+            state.stopped = rule.verdict(state)
             if checkpoint is not None and main:
                 save_checkpoint(checkpoint, state, network, optimiser, scheduler)
             bar.note(epoch_line(record, config.epochs))
             bar.advance()
-        kept = f"kept epoch {state.best_epoch}" if state.best_epoch else "kept the last epoch"
-        bar.finish(f"trained {len(state.history)} epochs; {kept}")
+            if state.stopped:
+                break
+        bar.finish(summary(state))
     if state.best_state is not None:
         network.load_state_dict(state.best_state)
     network.eval()
-    return state.history
+    return state
+
+
+def check_score_needed(
+    config: TrainConfig, validate: Callable[[torch.nn.Module], float] | None, source: str
+) -> None:
+    """Refuse a stop rule or plateau schedule without a held-out score to follow: it would
+    otherwise train every epoch at a learning rate that never moves, saying nothing."""
+    if config.patience > 0 and validate is None:
+        raise ConfigError(
+            "patience",
+            f"{source}: {{field}} {config.patience} (schedule {config.schedule}) follows a "
+            "held-out score, and this training has none; set patience to 0",
+        )
+
+
+def judge(
+    state: RunState,
+    rule: StopRule,
+    network: torch.nn.Module,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    epoch: int,
+    score: float | None,
+) -> None:
+    """Keep the epoch's weights when its score is the best so far; move the stop rule and a
+    plateau schedule on.
+
+    Only the main process of a distributed run validates. When the run stops or schedules on
+    the score, that score reaches every process first, so all of them step the same learning
+    rate and stop after the same epoch (a process left training alone would wait forever for
+    the others' gradients). Only the main process copies the weights it keeps.
+    """
+    if rule.follows_score:
+        score = distributed.broadcast(score)
+    if score is None or not rule.counts(epoch, score):
+        return
+    if rule.observe(state, epoch, score) and distributed.is_main():
+        state.best_state = copy.deepcopy(network.state_dict())
+    step_on_score(scheduler, score)
 
 
 def train_epoch(
@@ -288,61 +346,6 @@ def epoch_line(record: dict[str, Any], epochs: int) -> str:
     return f"{line}  {record['seconds']:.1f} s"
 
 
-def save_checkpoint(
-    checkpoint: Checkpointing,
-    state: RunState,
-    network: torch.nn.Module,
-    optimiser: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-) -> None:
-    storage.save_checkpoint(
-        checkpoint.path,
-        {
-            "fingerprint": checkpoint.fingerprint,
-            "epoch": state.epoch,
-            "network": network.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "random": random_states(),
-            "best_score": state.best_score,
-            "best_epoch": state.best_epoch,
-            "best_network": state.best_state,
-            "history": json.dumps(state.history),
-        },
-    )
-
-
-def resume(
-    checkpoint: Checkpointing,
-    network: torch.nn.Module,
-    optimiser: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    log: Callable[[str], None],
-) -> RunState:
-    """Restore the state after the checkpoint's epoch; a fresh start when there is none."""
-    if not checkpoint.path.is_file():
-        log(f"no checkpoint at {checkpoint.path}; training from the first epoch")
-        return RunState(history=[])
-    state = storage.read_checkpoint(checkpoint.path)
-    if state.get("fingerprint") != checkpoint.fingerprint:
-        raise DataError(
-            checkpoint.path,
-            "checkpoint belongs to a run with other settings or data; delete it to start over",
-        )
-    network.load_state_dict(state["network"])
-    optimiser.load_state_dict(state["optimiser"])
-    scheduler.load_state_dict(state["scheduler"])
-    restore_random_states(state["random"])
-    log(f"resuming from {checkpoint.path} after epoch {state['epoch']}")
-    return RunState(
-        epoch=state["epoch"],
-        best_score=state["best_score"],
-        best_epoch=state["best_epoch"],
-        best_state=state["best_network"],
-        history=json.loads(state["history"]),
-    )
-
-
 @contextmanager
 def training_run(
     model_folder: str | Path, device: str | None, verbose: int
@@ -367,12 +370,15 @@ def training_run(
         distributed.stop()
 
 
-def training_record(history: History, keep_from: int = 1) -> dict[str, Any]:
-    """The epoch history and the epoch whose weights were kept, for ``model.json``."""
+def training_record(
+    history: History, keep_from: int = 1, stopped: Stop | None = None
+) -> dict[str, Any]:
+    """The epoch history, the epoch whose weights were kept and where and why the run stopped
+    early (``None``: it trained every epoch), for ``model.json``."""
     first = min(keep_from, len(history))
     scored = [r for r in history if r["validation"] is not None and r["epoch"] >= first]
     best = max(scored, key=lambda record: record["validation"], default=None)
-    return {"history": history, "best_epoch": best and best["epoch"]}
+    return {"history": history, "best_epoch": best and best["epoch"], "stopped": stopped}
 
 
 @dataclass
@@ -427,8 +433,8 @@ class TrainingRun:
         phase: str | None = None,
     ) -> dict[str, Any]:
         """Train ``network`` in place with this run's device, log and ``phase``'s checkpoint;
-        the training record of ``model.json`` (epoch history, kept epoch)."""
-        history = fit(
+        the training record of ``model.json`` (epoch history, kept epoch, early stop)."""
+        state = fit_run(
             network,
             batches,
             loss,
@@ -439,7 +445,7 @@ class TrainingRun:
             checkpoint=self.checkpoint(phase),
             source=self.source(phase),
         )
-        return training_record(history, config.keep_from)
+        return training_record(state.history or [], config.keep_from, state.stopped)
 
 
 def minibatches(count: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
