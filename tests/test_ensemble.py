@@ -15,7 +15,6 @@ from models.core import storage
 from models.core.ensemble import Ensemble
 from models.formats.outputs import read_outputs
 from models.formats.wfdb_ecg import load_signal, read_header
-from models.report import explain
 from models.tasks import ecg, pipeline
 from models.tasks.contract import TrainedModel
 
@@ -38,12 +37,6 @@ def test_members_outputs_are_averaged_head_by_head() -> None:
     assert torch.equal(single, torch.full((2, 3), 3.0))
     first, second = Ensemble([Scaled(1.0, 2), Scaled(3.0, 2)])(inputs)
     assert torch.equal(first, torch.full((2, 3), 2.0)) and torch.equal(second, -first)
-
-
-def test_thresholds_are_averaged_name_by_name() -> None:
-    members = [{"classes": np.array([0.2, 0.6])}, {"classes": np.array([0.4, 0.2])}]
-    assert pipeline.mean_thresholds(members)["classes"] == pytest.approx([0.3, 0.4])
-    assert pipeline.mean_thresholds([{}, {}]) == {}
 
 
 @pytest.mark.slow
@@ -74,15 +67,3 @@ def test_an_ensemble_folder_loads_and_averages_its_members(
     assert np.asarray(read_outputs(outputs / f"{path.stem}.csv")[3], float) == pytest.approx(
         probabilities, abs=1e-6
     )
-
-
-def test_an_ensemble_has_no_attention_map_to_draw(tmp_path: Path) -> None:
-    network = explain.ATTENTION_NETWORKS[0]
-    config = {"network": network, "train": {"ensemble": 3}}
-    storage.save_model(tmp_path, "murmur", {"config": config}, {"w": torch.zeros(1)})
-    assert explain.unexplainable(tmp_path) == (
-        "the model averages 3 networks; attention maps are drawn for one network"
-    )
-    config["train"]["ensemble"] = 1
-    storage.save_model(tmp_path, "murmur", {"config": config}, {"w": torch.zeros(1)})
-    assert explain.unexplainable(tmp_path) is None

@@ -1,9 +1,10 @@
 """Several networks trained on different folds, answering as one.
 
 A network trained on a few hundred records is sensitive to which ones it saw; networks trained
-on K folds of them, each choosing its epoch and thresholds on the fold it did not see, average
-out much of that. The members' outputs (logits) are averaged, so every task scores an ensemble
-exactly as it scores one network.
+on K folds of them, each choosing its epoch on the fold it did not see, average out much of
+that (the pipeline tunes the ensemble's decisions on every item's out-of-fold outputs). The
+members' outputs (logits) are averaged, so every task scores an ensemble exactly as it scores
+one network.
 """
 
 from __future__ import annotations

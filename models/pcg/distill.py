@@ -300,18 +300,14 @@ class Stage:
         probabilities = group_probabilities(network, groups, self.combine, self.length, self.device)
         return self.run.checked(probabilities, [group.name for group in groups])
 
-    def threshold_search(
-        self, network: nn.Module, validation: Sequence[Group]
-    ) -> TunedThresholds | None:
+    def threshold(self, network: nn.Module, validation: Sequence[Group]) -> float | None:
         """The decision threshold tuned on ``validation`` for two classes; none otherwise."""
         if self.classes != 2:
             return None
         labels = [group.label for group in validation]
-        return balanced_threshold(self.probabilities(network, validation), labels)
-
-    def threshold(self, network: nn.Module, validation: Sequence[Group]) -> float | None:
-        search = self.threshold_search(network, validation)
-        return None if search is None else float(search.thresholds[0])
+        return float(
+            balanced_threshold(self.probabilities(network, validation), labels).thresholds[0]
+        )
 
     def fit(self, phase: str, **arguments) -> None:
         """Train one phase through the run, keeping its training record."""

@@ -35,9 +35,9 @@ class Example:
 
 @dataclass
 class TrainedModel:
-    """A trained model of any task: configuration, network, decision thresholds and the
+    """A trained model of any task: configuration, network, decision thresholds, the
     training record (epoch history, kept epoch, threshold searches) that ``model.json`` keeps
-    for reports."""
+    for reports, and the second stages fitted on held-out outputs (JSON)."""
 
     task: str
     config: Any
@@ -45,6 +45,17 @@ class TrainedModel:
     device: torch.device
     thresholds: Thresholds
     training: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Tuning:
+    """What held-out outputs decide: the thresholds, the searches that found them (for the
+    report) and any second stage fitted on the outputs, as JSON (the murmur outcome stage)."""
+
+    thresholds: Thresholds
+    searches: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, Any] = field(default_factory=dict)
 
 
 Prediction = tuple[
@@ -93,10 +104,17 @@ class Task(Protocol):
     ) -> tuple[nn.Module, dict[str, Any]]:
         """The trained network (best validation epoch) and its training record."""
 
-    def tune(
+    def held_out_outputs(
         self, network: nn.Module, validation: list[Example], config: Any, run: TrainingRun
-    ) -> tuple[Thresholds, dict[str, Any]]:
-        """Decision thresholds from the held-out items and the searches that found them."""
+    ) -> np.ndarray:
+        """One row per held-out item of what ``tune`` decides from (the network's
+        probabilities, and whatever else the task's decisions read), refused unless finite."""
+
+    def tune(
+        self, outputs: np.ndarray, validation: list[Example], config: Any, run: TrainingRun
+    ) -> Tuning:
+        """Decisions from held-out ``outputs`` (one row per item of ``validation``): a single
+        network's hold-out, or every item out of fold for an ensemble."""
 
     def build(self, config: Any) -> nn.Module:
         """The untrained network of ``config`` (loading fills in the saved weights)."""

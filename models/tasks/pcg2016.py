@@ -32,6 +32,7 @@ from models.pcg.distill import (
     DistillConfig,
     Group,
     Stage,
+    balanced_threshold,
     build_student,
     build_teacher,
     decide,
@@ -42,7 +43,7 @@ from models.pcg.distill import (
 )
 from models.pcg.distill_networks import parameter_count
 from models.pcg.front_end import prepare_recording, read_recording, window_length
-from models.tasks.contract import Example, Log, Prediction, Thresholds, TrainedModel, TrainingRun
+from models.tasks.contract import Example, Log, Prediction, TrainedModel, TrainingRun, Tuning
 
 TASK = "pcg2016"
 UNIT = "recording"
@@ -150,17 +151,25 @@ def kept_phase_record(records: dict[str, dict], network: str) -> dict:
     return {**records[kept], "phase": kept, "phases": others}
 
 
-def tune(
+def held_out_outputs(
     network: nn.Module, validation: list[Example], config: DistillConfig, run: TrainingRun
-) -> tuple[Thresholds, dict[str, Any]]:
+) -> np.ndarray:
+    """The held-out recordings' class probabilities."""
+    return stage_of(config, run).probabilities(network, [example.item for example in validation])
+
+
+def tune(
+    outputs: np.ndarray, validation: list[Example], config: DistillConfig, run: TrainingRun
+) -> Tuning:
     """The Abnormal-probability threshold with the best MAcc on the held-out recordings."""
-    search = stage_of(config, run).threshold_search(network, [e.item for e in validation])
+    search = balanced_threshold(outputs, [example.item.label for example in validation])
     run.log(
         "decision threshold (Abnormal probability, best MAcc on validation): "
         f"{search.thresholds[0]:.3f}"
     )
-    searches = {"abnormal": search.record(["Abnormal"], "MAcc")}
-    return {"abnormal": search.thresholds}, searches
+    return Tuning(
+        {"abnormal": search.thresholds}, {"abnormal": search.record(["Abnormal"], "MAcc")}
+    )
 
 
 def build(config: DistillConfig) -> nn.Module:

@@ -26,10 +26,18 @@ from models.core.splits import fold_indices, hold_out
 from models.core.training import pick_device, training_run
 from models.core.training_errors import listed
 from models.formats.outputs import write_outputs
-from models.tasks.contract import Example, Task, TrainedModel, TrainingRun
+from models.tasks.contract import Example, Task, TrainedModel, TrainingRun, Tuning
 from models.tasks.registry import model_task
 
-TRAINING_KEYS = ("history", "best_epoch", "phase", "phases", "threshold_search", "members")
+TRAINING_KEYS = (
+    "history",
+    "best_epoch",
+    "stopped",
+    "phase",
+    "phases",
+    "threshold_search",
+    "members",
+)
 
 
 def train(
@@ -66,30 +74,39 @@ def train_examples(
     tunes; the others return a model without thresholds).
 
     With ``train.ensemble`` K > 1, K networks are trained on K folds instead, each holding out
-    its own fold, and averaged into one model whose thresholds are the mean of theirs.
+    its own fold, and averaged into one model. Its decisions are tuned once, on every item's
+    out-of-fold outputs (each from the member that did not see it), so a threshold rests on
+    all the training items rather than on one held-out fifth.
     Examples no model can be made from are refused first, naming ``source``: too few to hold
     some out, two with one name, or one class only of some decision.
     """
     splits = member_splits(examples, config, source)
     check_unique_names(examples, task.UNIT, source)
     check_classes([task.labels(example, config) for example in examples], task.UNIT, source)
-    members = []
+    networks, records, held_out, outputs = [], [], [], []
     for number, (fitting, held) in enumerate(splits, start=1):
         member = run if len(splits) == 1 else replace(run, member=number)
         if len(splits) > 1:
             run.log(f"ensemble member {number}/{len(splits)}")
         training = [examples[i] for i in fitting]
         validation = [examples[i] for i in held]
-        members.append(train_member(task, training, validation, config, member))
-    if len(members) == 1:
-        return members[0]
+        run.log(f"training on {len(training)} {task.UNIT}s, validating on {len(validation)}")
+        network, record = task.fit(training, validation, config, member)
+        networks.append(network)
+        records.append(record)
+        held_out.extend(validation)
+        if distributed.is_main():
+            outputs.append(task.held_out_outputs(network, validation, config, member))
+    tuning = Tuning({})
+    if distributed.is_main():
+        if len(splits) > 1:
+            run.log(f"tuning on the out-of-fold outputs of all {len(held_out)} {task.UNIT}s")
+        tuning = task.tune(np.concatenate(outputs), held_out, config, run)
+    network = networks[0] if len(networks) == 1 else Ensemble(networks)
+    record = records[0] if len(records) == 1 else {**records[0], "members": records}
+    record["threshold_search"] = tuning.searches
     return TrainedModel(
-        task.TASK,
-        config,
-        Ensemble([member.network for member in members]),
-        run.device,
-        mean_thresholds([member.thresholds for member in members]),
-        {**members[0].training, "members": [member.training for member in members]},
+        task.TASK, config, network, run.device, tuning.thresholds, record, tuning.stages
     )
 
 
@@ -105,26 +122,6 @@ def member_splits(
     if len(examples) < 2 * count:
         raise DataError(source, f"{len(examples)} items cannot make {count} folds of 2 or more")
     return fold_indices(["|".join(items) for items in strata], count, config.train.seed)
-
-
-def train_member(
-    task: Task, training: list[Example], validation: list[Example], config: Any, run: TrainingRun
-) -> TrainedModel:
-    """One network: fitted on ``training``, its epoch kept and thresholds tuned on
-    ``validation``."""
-    run.log(f"training on {len(training)} {task.UNIT}s, validating on {len(validation)}")
-    network, record = task.fit(training, validation, config, run)
-    thresholds: dict[str, np.ndarray] = {}
-    if distributed.is_main():
-        thresholds, record["threshold_search"] = task.tune(network, validation, config, run)
-    return TrainedModel(task.TASK, config, network, run.device, thresholds, record)
-
-
-def mean_thresholds(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The members' thresholds averaged name by name (none on a process that did not tune)."""
-    if not members[0]:
-        return {}
-    return {name: np.mean([member[name] for member in members], axis=0) for name in members[0]}
 
 
 def build_network(task: Task, config: Any) -> nn.Module:
@@ -177,6 +174,7 @@ def save(task: Task, model: TrainedModel, model_folder: str | Path) -> None:
             "config": to_dict(model.config),
             "classes": task.classes(model.config),
             "thresholds": {name: np.asarray(v).tolist() for name, v in model.thresholds.items()},
+            "stages": model.stages,
             **model.training,
         },
         saved_part(task, model.network).state_dict(),
@@ -188,7 +186,7 @@ def load(task: Task, model_folder: str | Path, device: str | None = None) -> Tra
     metadata = storage.read_metadata(model_folder)
     source = Path(model_folder) / storage.METADATA_FILE
     try:
-        config = from_dict(task.CONFIG, {**task.LEGACY_SETTINGS, **metadata["config"]})
+        config = from_dict(task.CONFIG, with_legacy(task.LEGACY_SETTINGS, metadata["config"]))
         thresholds = saved_thresholds(metadata)
     except KeyError as error:
         raise DataError(source, f"lacks the entry {error}; the model folder is damaged") from None
@@ -202,7 +200,22 @@ def load(task: Task, model_folder: str | Path, device: str | None = None) -> Tra
         raise DataError(source, f"its weights do not fit the network it names ({first})") from None
     chosen = pick_device(device)
     training = {key: metadata[key] for key in TRAINING_KEYS if key in metadata}
-    return TrainedModel(task.TASK, config, network.to(chosen).eval(), chosen, thresholds, training)
+    stages = metadata.get("stages", {})  # models saved before second stages have none
+    network = network.to(chosen).eval()
+    return TrainedModel(task.TASK, config, network, chosen, thresholds, training, stages)
+
+
+def with_legacy(legacy: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` settings with every setting they lack, at any depth, taken from ``legacy``:
+    a section a saved model has (ECG ``preprocessing``) keeps its values and gains only the
+    fields added after it was saved."""
+    merged = dict(saved)
+    for key, value in legacy.items():
+        if key not in saved:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(saved[key], dict):
+            merged[key] = with_legacy(value, saved[key])
+    return merged
 
 
 def load_model(model_folder: str | Path, device: str | None = None) -> TrainedModel:
