@@ -21,7 +21,7 @@ from models.formats.wfdb_ecg import LEADS, EcgHeader, find_records, load_signal,
 from models.scoring.metrics import challenge_metric, compute_auc
 from models.tasks import ecg, pipeline
 
-RAW = ecg.Preprocessing(remove_baseline=False, denoise=False)
+RAW = ecg.Preprocessing(remove_baseline=False, denoise=False, bandpass=False, normalise="none")
 
 
 def header(frequency: float, samples: int, leads: tuple[str, ...] = LEADS) -> EcgHeader:

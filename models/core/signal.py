@@ -15,16 +15,46 @@ import torch
 
 
 def bandpass(
-    signal: np.ndarray, frequency: float, low: float, high: float, order: int = 4
+    signal: np.ndarray,
+    frequency: float,
+    low: float,
+    high: float,
+    order: int = 4,
+    *,
+    high_order: int | None = None,
+    mirror_seconds: float | None = None,
 ) -> np.ndarray:
-    """Zero-phase Butterworth band-pass along the last axis (no delay between S1/S2 and labels)."""
+    """Zero-phase Butterworth band-pass along the last axis (no delay between S1/S2 and labels).
+
+    With ``high_order`` the two edges get their own orders: a high-pass of ``order`` at ``low``
+    followed by a low-pass of ``high_order`` at ``high``. One order for both edges cannot give a
+    steep upper edge (mains hum a few hertz above the band) without an equally steep lower edge,
+    whose impulse response near ``low`` rings for seconds after every beat.
+
+    ``mirror_seconds`` pads each end with its mirror image for that long instead of the short
+    point-symmetric extension. A lower edge under 1 Hz responds for seconds to how a signal is
+    continued past its ends, and the point-symmetric image of a record that ends inside a wave
+    is a large step; the mirror image keeps the level the record ends at.
+    """
     nyquist = frequency / 2
     high = min(high, 0.95 * nyquist)
-    sos = scipy.signal.butter(order, [low, high], btype="bandpass", fs=frequency, output="sos")
+    if high_order is None:
+        sos = scipy.signal.butter(order, [low, high], btype="bandpass", fs=frequency, output="sos")
+    else:
+        sos = np.concatenate(
+            [
+                scipy.signal.butter(order, low, btype="highpass", fs=frequency, output="sos"),
+                scipy.signal.butter(high_order, high, btype="lowpass", fs=frequency, output="sos"),
+            ]
+        )
     padlen = 3 * (2 * len(sos) + 1)
     if signal.shape[-1] <= padlen:
         return signal.astype(np.float32)
-    return scipy.signal.sosfiltfilt(sos, signal, axis=-1).astype(np.float32)
+    if mirror_seconds is None:
+        return scipy.signal.sosfiltfilt(sos, signal, axis=-1).astype(np.float32)
+    mirror = min(max(round(mirror_seconds * frequency), padlen), signal.shape[-1] - 1)
+    filtered = scipy.signal.sosfiltfilt(sos, signal, axis=-1, padtype="even", padlen=mirror)
+    return filtered.astype(np.float32)
 
 
 def resample(signal: np.ndarray, frequency: float, target: float) -> np.ndarray:

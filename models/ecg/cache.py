@@ -57,7 +57,12 @@ def cache_root() -> Path:
 
 
 def settings_folder(root: Path, preprocessing: object) -> Path:
-    """The folder of one preprocessing setting (its fields hashed with the cache version)."""
+    """The folder of one preprocessing setting: every field hashed with the cache version.
+
+    Every field is in the key, so a new field of the setting (the band-pass and the amplitude
+    scaling, say) gives every setting a folder of its own, older entries included, without a
+    new cache version; the version changes only when the stored entries change their form.
+    """
     settings = json.dumps([CACHE_VERSION, to_dict(preprocessing)], sort_keys=True)
     name = hashlib.sha1(settings.encode()).hexdigest()[:16]
     try:

@@ -1,11 +1,13 @@
 """The 2020/2021 ECG task: multi-label SNOMED-CT diagnoses per 12-lead (or reduced-lead) record.
 
 Signals are converted to millivolts, put on the 12 kit leads (absent leads zero), resampled to
-one rate, freed of baseline wander and wavelet-denoised; prepared records go to an on-disk
-cache that training streams crops from. The network scores every window of a record and the
-record's probabilities are the mean over windows, so a 30-minute record is scored one window
-batch at a time. A seeded share of the training records is held out to pick the best epoch and
-to tune one decision threshold per class for the Challenge metric.
+one rate, band-passed to the diagnostic band (mains hum and the rate-dependent band above it
+gone), freed of baseline wander, wavelet-denoised and scaled by one robust amplitude per record;
+prepared records go to an on-disk cache that training streams crops from. The network scores
+every window of a record and the record's probabilities are the mean over windows, so a
+30-minute record is scored one window batch at a time. A seeded share of the training records
+is held out to pick the best epoch and to tune one decision threshold per class for the
+Challenge metric.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from models.formats.wfdb_ecg import (
     physical_signal,
     read_header,
 )
-from models.tasks.contract import Example, Log, Prediction, Thresholds, TrainedModel, TrainingRun
+from models.tasks.contract import Example, Log, Prediction, TrainedModel, TrainingRun, Tuning
 
 TASK = "ecg"
 UNIT = "record"
@@ -90,8 +92,13 @@ class EcgConfig(Checked):
 
 
 CONFIG = EcgConfig
-# Models saved before the rhythm rules decided without them.
-LEGACY_SETTINGS: dict[str, Any] = {"rhythm_rules": False}
+# Models saved before the rhythm rules decided without them, and those saved before the
+# band-pass and amplitude scaling of the preprocessing prepared records without them. The nested
+# section is filled field by field only where the merge of saved and legacy settings is deep.
+LEGACY_SETTINGS: dict[str, Any] = {
+    "rhythm_rules": False,
+    "preprocessing": {"bandpass": False, "normalise": "none"},
+}
 
 
 @cache
@@ -285,22 +292,27 @@ def fit(
     return network, run.fit(network, batches, loss, config.train, validate)
 
 
-def tune(
+def held_out_outputs(
     network: nn.Module, validation: list[Example], config: EcgConfig, run: TrainingRun
-) -> tuple[Thresholds, dict[str, Any]]:
+) -> np.ndarray:
+    """The held-out records' class probabilities."""
+    return checked_probabilities(network, [example.item for example in validation], config, run)
+
+
+def tune(
+    outputs: np.ndarray, validation: list[Example], config: EcgConfig, run: TrainingRun
+) -> Tuning:
     """One threshold per class for the Challenge metric (or the start value for all)."""
     scoring = scoring_of(config.classes_year)
     start = np.full(len(scoring.classes), config.thresholds.start)
     if not config.thresholds.tune:
-        return {"classes": start}, {}
-    held = [example.item for example in validation]
-    labels = np.stack([label_vector(record.dx, scoring) for record in held])
-    probabilities = checked_probabilities(network, held, config, run)
+        return Tuning({"classes": start})
+    labels = np.stack([label_vector(example.item.dx, scoring) for example in validation])
     thresholds, searches = tune_class_thresholds(
-        labels, probabilities, scoring, config.thresholds, config.train.seed
+        labels, outputs, scoring, config.thresholds, config.train.seed
     )
-    run.log(f"thresholds tuned on {len(held)} held-out records")
-    return {"classes": thresholds}, searches
+    run.log(f"thresholds tuned on {len(validation)} held-out records")
+    return Tuning({"classes": thresholds}, searches)
 
 
 def run_record(
