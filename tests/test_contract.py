@@ -25,7 +25,7 @@ import train_model
 from models.core import storage
 from models.ecg import networks as ecg_networks
 from models.pcg import networks as pcg_networks
-from models.tasks import ecg, murmur, pipeline
+from models.tasks import ecg, murmur_config, pipeline
 from models.tasks.contract import Task
 from models.tasks.registry import TASKS
 from tests.bad_inputs import build_2016_corpus, build_ecg_corpus, build_murmur_corpus, run_corpus
@@ -240,5 +240,5 @@ def test_a_model_folder_of_format_2_loads_and_runs(trained, tmp_path: Path) -> N
 
 
 def test_the_configurations_offer_exactly_the_registered_networks() -> None:
-    assert set(get_args(murmur.Network)) == set(pcg_networks.NETWORKS)
+    assert set(get_args(murmur_config.Network)) == set(pcg_networks.NETWORKS)
     assert set(get_args(ecg.Network)) == set(ecg_networks.NETWORKS)

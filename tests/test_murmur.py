@@ -13,15 +13,15 @@ import torch
 from bench.forest_features import location_statistics
 from models.core.losses import LossConfig
 from models.core.progress import quiet
-from models.core.thresholds import ThresholdSearch
 from models.core.training import TrainConfig
 from models.formats.circor import LOCATIONS
+from models.pcg import decisions
 from models.pcg import prior as priors
 from models.pcg.features import SpecAugmentConfig, spec_augment
 from models.pcg.murmur_net import recording_targets
 from models.scoring.metrics import MURMUR_WEIGHTS, compute_auc, weighted_accuracy
 from models.synthetic.circor import write_murmur_folder
-from models.tasks import murmur, pipeline
+from models.tasks import murmur, murmur_config, pipeline
 from models.tasks.contract import TrainedModel, TrainingRun
 
 DEMO_PRIOR = priors.PriorConfig(murmur=(0.4, 0.2, 0.4), outcome=(0.5, 0.5))
@@ -76,44 +76,12 @@ def test_prior_weighted_objective_scores_at_the_population_prevalence() -> None:
     assert perfect == 1.0
 
 
-def test_threshold_rules() -> None:
-    probabilities = np.array(
-        [[0.30, 0.20, 0.50, 0.7, 0.3], [0.10, 0.60, 0.30, 0.2, 0.8], [0.05, 0.05, 0.90, 0.4, 0.6]]
-    )
-    thresholds = {"murmur": np.array([0.25, 0.5]), "outcome": np.array([0.35])}
-    tuned = priors.decide(probabilities, "tuned", thresholds)
-    argmax = priors.decide(probabilities, "argmax", thresholds)
-    assert tuned.tolist() == [[1, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 0]]
-    assert argmax.tolist() == [[0, 0, 1, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 0, 1]]
-
-
-def test_tuning_finds_thresholds_that_argmax_and_the_start_miss() -> None:
-    rng = np.random.default_rng(0)
-    labels = labels_from({(0, 0): 30, (1, 0): 15, (2, 1): 45})
-    probabilities = np.full((len(labels), 5), 0.05)
-    probabilities[:, 2] = 0.9
-    probabilities[labels[:, 0] == 0, 0] = rng.uniform(0.45, 0.49, 30)
-    probabilities[labels[:, 0] == 1, 1] = rng.uniform(0.45, 0.49, 15)
-    probabilities[:, 3] = np.where(labels[:, 1] == 0, 0.45, 0.2)
-    probabilities[:, 4] = 1 - probabilities[:, 3]
-    config = replace(murmur.CONFIG(), prior=DEMO_PRIOR, threshold_trials=15)
-    search = ThresholdSearch(trials=config.threshold_trials, seed=0)
-    thresholds, searches = priors.tune(probabilities, labels, config.prior, search, quiet)
-    assert searches["murmur"]["chosen"] == thresholds["murmur"].tolist()
-    assert len(searches["outcome"]["trials"]) == config.threshold_trials
-    tuned = priors.decide(probabilities, "tuned", thresholds)
-    assert tuned[:, :3].argmax(axis=1).tolist() == labels[:, 0].tolist()
-    assert tuned[:, 3:].argmax(axis=1).tolist() == labels[:, 1].tolist()
-    argmax = priors.decide(probabilities, "argmax", thresholds)
-    assert (argmax[:, 2] == 1).all() and (argmax[:, 4] == 1).all()
-
-
 @pytest.fixture(scope="module")
 def demo_patients(murmur_demo: Path) -> list[murmur.LoadedPatient]:
     return murmur.load_patients(murmur_demo, murmur.CONFIG(), quiet)
 
 
-@pytest.mark.parametrize("patient_input", get_args(murmur.PatientInput))
+@pytest.mark.parametrize("patient_input", get_args(murmur_config.PatientInput))
 def test_both_patient_inputs(demo_patients: list[murmur.LoadedPatient], patient_input: str) -> None:
     config = replace(murmur.CONFIG(), patient_input=patient_input)
     items = murmur.build_items(demo_patients, config)
@@ -163,10 +131,14 @@ def demo_model(demo_patients: list[murmur.LoadedPatient]) -> TrainedModel:
 
 def test_short_training_learns_the_demo_data(demo_model: TrainedModel, tmp_path: Path) -> None:
     write_murmur_folder(tmp_path, 16, seed=2)
-    unseen = murmur.load_patients(tmp_path, demo_model.config, quiet)
+    network, config = demo_model.network, demo_model.config
+    unseen = murmur.load_patients(tmp_path, config, quiet)
     labels = np.array([p.labels[0] for p in unseen])
-    probabilities = murmur.held_out_probabilities(
-        demo_model.network, unseen, demo_model.config, demo_model.device
+    probabilities = np.stack(
+        [
+            murmur.probabilities_of(network, p.patient, p.recordings, config, demo_model.device)
+            for p in unseen
+        ]
     )[:, :3]
     truth = np.eye(3, dtype=bool)[labels]
     decisions = np.eye(3, dtype=bool)[probabilities.argmax(axis=1)]
@@ -186,8 +158,13 @@ def test_thresholds_are_saved_and_used(
     path = murmur.find_items(murmur_demo)[0]
     _, classes, labels, probabilities = murmur.predict_file(loaded, path)
     assert classes == list(murmur.CLASSES)
-    expected = priors.decide(probabilities[None], "tuned", demo_model.thresholds)[0]
-    assert labels.tolist() == expected.tolist()
+    assert loaded.stages == demo_model.stages
+    patient = murmur.load_patients(murmur_demo, loaded.config, quiet)[0]
+    row = murmur.patient_outputs(loaded.network, patient, loaded.config, loaded.device)
+    settings = murmur.decision_settings(loaded.config)
+    expected = decisions.decide_rows(row[None], settings, demo_model.thresholds, None)
+    assert probabilities == pytest.approx(expected[0][0])
+    assert labels.tolist() == expected[1][0].tolist()
 
 
 def test_spec_augment_hides_whole_bands_and_runs_of_frames() -> None:

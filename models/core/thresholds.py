@@ -97,7 +97,11 @@ def shrink_toward_shared(
 
 
 def keep_ranked_classes(
-    thresholds: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, min_auroc: float
+    thresholds: np.ndarray,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    min_auroc: float,
+    shares: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """``thresholds`` with no class switched off that its held-out probabilities rank well.
 
@@ -105,8 +109,10 @@ def keep_ranked_classes(
     gave them (the class is then never output) even though its probabilities rank positives
     above negatives: on new data such a class scores nothing. Where the held-out AUROC is at
     least ``min_auroc`` and the threshold outputs no held-out item, the threshold becomes the
-    one that outputs the class for as many held-out items as hold it (its prevalence).
-    ``min_auroc`` 1 or more changes nothing. Returns the thresholds and the classes changed.
+    one that outputs the class for its share of the held-out items: ``shares`` per class (the
+    population's prevalence, where the held-out items are enriched in rare classes), else the
+    share that holds it. ``min_auroc`` 1 or more changes nothing. Returns the thresholds and
+    the classes changed.
     """
     kept = thresholds.copy()
     changed: list[int] = []
@@ -117,6 +123,8 @@ def keep_ranked_classes(
         if truth.all() or not truth.any() or (scores >= kept[index]).any():
             continue
         if roc_auc_score(truth, scores) >= min_auroc:
-            kept[index] = np.sort(scores)[::-1][truth.sum() - 1]
+            share = truth.mean() if shares is None else shares[index]
+            called = min(max(round(share * len(scores)), 1), len(scores))
+            kept[index] = np.sort(scores)[::-1][called - 1]
             changed.append(index)
     return kept, changed

@@ -2,20 +2,19 @@
 
 The shared and challenge training subsets are not the population's class balance, so the
 population prevalence is a setting. Training draws patients with weights that rake the training
-labels to it, and the decision thresholds are tuned on held-out patients reweighted to it,
-maximising the murmur weighted accuracy and minimising the outcome cost of the official scores.
+labels to it, and the decisions (``models.pcg.decisions``) are tuned on held-out patients
+reweighted to it, maximising the murmur weighted accuracy and minimising the outcome cost of the
+official scores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from models.core.config import Checked, ConfigError, NonNegativeFloat
-from models.core.thresholds import ThresholdSearch, tune_thresholds
 from models.formats.circor import MURMUR_CLASSES, OUTCOME_CLASSES
 from models.scoring.metrics import MURMUR_WEIGHTS, OUTCOME_REFERRED, cost, weighted_accuracy
 
@@ -113,49 +112,3 @@ def threshold_murmur(probabilities: np.ndarray, thresholds: np.ndarray) -> np.nd
 def threshold_outcome(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Abnormal if its probability ≥ t₀, else Normal (class indices)."""
     return np.where(probabilities[:, MURMURS] >= thresholds[0], 0, 1)
-
-
-def tune(
-    probabilities: np.ndarray,
-    labels: np.ndarray,
-    prior: PriorConfig,
-    search: ThresholdSearch,
-    log: Callable[[str], None],
-) -> tuple[Thresholds, dict[str, Any]]:
-    """Thresholds maximising the prior-weighted murmur score and minimising the outcome cost.
-
-    Also returns both searches' trials, for the report's threshold plots.
-    """
-    murmur_score = murmur_objective(labels, prior)
-    outcome_score = outcome_objective(labels, prior)
-    murmur = tune_thresholds(
-        lambda t: murmur_score(threshold_murmur(probabilities, t)), (0.5, 0.5), search
-    )
-    outcome = tune_thresholds(
-        lambda t: outcome_score(threshold_outcome(probabilities, t)), (0.5,), search
-    )
-    log(
-        f"thresholds: murmur {np.round(murmur.thresholds, 3).tolist()} "
-        f"(weighted accuracy {murmur.start_score:.3f} → {murmur.score:.3f}), outcome "
-        f"{np.round(outcome.thresholds, 3).tolist()} (cost {-outcome.start_score:.0f} → "
-        f"{-outcome.score:.0f})"
-    )
-    thresholds = {"murmur": murmur.thresholds, "outcome": outcome.thresholds}
-    searches = {
-        "murmur": murmur.record(["Present", "Unknown"], "murmur weighted accuracy"),
-        "outcome": outcome.record(["Abnormal"], "negative outcome cost"),
-    }
-    return thresholds, searches
-
-
-def decide(probabilities: np.ndarray, decision: str, thresholds: Thresholds) -> np.ndarray:
-    """One-hot murmur and outcome labels for (patients, 5) probabilities."""
-    if decision == "argmax":
-        murmur = np.argmax(probabilities[:, :MURMURS], axis=1)
-        outcome = np.argmax(probabilities[:, MURMURS:], axis=1)
-    else:
-        murmur = threshold_murmur(probabilities, thresholds["murmur"])
-        outcome = threshold_outcome(probabilities, thresholds["outcome"])
-    return np.concatenate(
-        [one_hot(murmur, MURMURS), one_hot(outcome, len(OUTCOME_CLASSES))], axis=1
-    ).astype(int)

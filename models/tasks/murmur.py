@@ -15,20 +15,19 @@ thresholds belong to exactly the network that uses them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.core.config import Checked, PositiveFloat, PositiveInt, Share
+from models.core.boosting import BoostedTrees
 from models.core.errors import DataError, check_samples
-from models.core.losses import Loss, LossConfig, build_single_label, check_loss_kind
+from models.core.losses import Loss, LossConfig, build_single_label
 from models.core.progress import Progress, level_of
-from models.core.thresholds import ThresholdSearch
-from models.core.training import Batches, TrainConfig, seed_everything
+from models.core.training import Batches, seed_everything
 from models.core.windows import mean_over_windows, random_window_batches
 from models.formats.audio import HEART_SOUND
 from models.formats.circor import (
@@ -42,8 +41,13 @@ from models.formats.circor import (
     read_patient,
     recording_path,
 )
-from models.pcg.features import SpecAugmentConfig
-from models.pcg.front_end import check_band
+from models.pcg.decisions import (
+    PROBABILITIES,
+    DecisionSettings,
+    decide_rows,
+    patient_row,
+    tune_decisions,
+)
 from models.pcg.murmur_net import (
     CLASSES,
     MURMURS,
@@ -55,64 +59,25 @@ from models.pcg.murmur_net import (
 )
 from models.pcg.prior import (
     DEFAULT_THRESHOLDS,
-    PriorConfig,
-    Thresholds,
     cost_sensitive_murmur,
-    decide,
     murmur_objective,
     prior_weights,
 )
-from models.pcg.prior import tune as tune_for_prior
-from models.tasks.contract import Example, Log, Prediction, TrainedModel, TrainingRun
+from models.pcg.quality import recording_quality
+from models.tasks.contract import Example, Log, Prediction, TrainedModel, TrainingRun, Tuning
+from models.tasks.murmur_config import MurmurConfig
 
 TASK = "murmur"
 UNIT = "patient"
-# The names of ``models.pcg.networks.NETWORKS``, spelled out so the configuration can check them
-# (tests/test_contract.py keeps the two equal).
-Network = Literal["cnn4", "cnn-attention", "rnn-attention"]
-PatientInput = Literal["recordings", "concatenated"]
-Sampling = Literal["prior", "balanced", "none"]
-Decision = Literal["tuned", "argmax"]
-
-
-@dataclass
-class MurmurConfig(Checked):
-    """Settings of the murmur pipeline; defaults are the best measured in ``bench/murmur.md``.
-
-    ``widths`` overrides the network's layer widths (empty: the paper's widths). ``sampling``:
-    ``prior`` draws training items so the classes follow ``prior``, ``balanced`` upsamples every
-    murmur class to the same share, ``none`` takes each item once per epoch. ``decision``:
-    ``tuned`` thresholds or plain ``argmax``. The settings are checked when built: ``band_hz``
-    must rise and stay below the Nyquist frequency of ``frequency`` (the band-pass filter and
-    the mel bands are built from it), and ``loss`` must be a single-label loss, since both
-    heads (murmur, outcome) pick one class.
-    """
-
-    network: Network = "cnn4"
-    widths: tuple[PositiveInt, ...] = ()
-    patient_input: PatientInput = "recordings"
-    frequency: PositiveFloat = 4000.0
-    band_hz: tuple[float, float] = (25.0, 800.0)
-    window_seconds: PositiveFloat = 4.0
-    n_fft: PositiveInt = 256
-    hop: PositiveInt = 128
-    n_mels: PositiveInt = 64
-    loss: LossConfig = field(default_factory=lambda: LossConfig(name="asl"))
-    sampling: Sampling = "prior"
-    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    validation_share: Share = 0.2
-    decision: Decision = "tuned"
-    threshold_trials: PositiveInt = 25
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=15, batch_size=32))
-
-    def check(self) -> None:
-        check_band(self.band_hz, self.frequency)
-        check_loss_kind(self.loss, "single", "murmur")
-
-
 CONFIG = MurmurConfig
-LEGACY_SETTINGS: dict[str, Any] = {}  # every setting is as old as its saved models
+# Models saved before the decision stages decided from uncalibrated probabilities, by the
+# network's outcome head and learned Unknown, with no class kept on.
+LEGACY_SETTINGS: dict[str, Any] = {
+    "unknown": "learned",
+    "calibrate": False,
+    "outcome_stage": False,
+    "keep_auroc": 1.0,
+}
 
 
 @dataclass
@@ -121,6 +86,7 @@ class LoadedPatient:
 
     patient: Patient
     recordings: list[np.ndarray]
+    qualities: list[float]
 
     @property
     def labels(self) -> tuple[int, int]:
@@ -183,17 +149,23 @@ def load_patients(folder: str | Path, config: MurmurConfig, log) -> list[LoadedP
             patient = read_patient(path)
             if patient.murmur is None or patient.outcome is None:
                 raise DataError(path, "training needs #Murmur and #Outcome labels")
-            recordings = load_recordings(folder, patient)
-            loaded.append(
-                LoadedPatient(
-                    patient, [prepare_for(config, a, patient.frequency) for a in recordings]
-                )
-            )
+            loaded.append(loaded_patient(patient, load_recordings(folder, patient), config))
             progress.advance()
         progress.finish(
             f"loaded {len(loaded)} patients, {sum(len(p.recordings) for p in loaded)} recordings"
         )
     return loaded
+
+
+def loaded_patient(
+    patient: Patient, recordings: list[np.ndarray], config: MurmurConfig
+) -> LoadedPatient:
+    """A patient's recordings prepared for the network, with each raw recording's quality."""
+    return LoadedPatient(
+        patient,
+        [prepare_for(config, audio, patient.frequency) for audio in recordings],
+        [recording_quality(audio, patient.frequency, config.quality) for audio in recordings],
+    )
 
 
 def load_training(folder: str | Path, config: MurmurConfig, log: Log) -> list[Example]:
@@ -308,7 +280,8 @@ def fit(
     score = murmur_objective(labels, config.prior)
 
     def validate(_: nn.Module) -> float:
-        return score(cost_sensitive_murmur(checked_probabilities(network, held, config, run)))
+        rows = checked_rows(network, held, config, run)
+        return score(cost_sensitive_murmur(rows[:, :PROBABILITIES]))
 
     return network, run.fit(
         network,
@@ -319,17 +292,39 @@ def fit(
     )
 
 
-def tune(
+def decision_settings(config: MurmurConfig) -> DecisionSettings:
+    return DecisionSettings(
+        config.decision,
+        config.unknown,
+        config.calibrate,
+        config.outcome_stage,
+        config.keep_auroc,
+        config.threshold_trials,
+        config.train.seed,
+        config.prior,
+        config.boosting,
+    )
+
+
+def held_out_outputs(
     network: nn.Module, validation: list[Example], config: MurmurConfig, run: TrainingRun
-) -> tuple[Thresholds, dict[str, Any]]:
-    """Thresholds for the prior-weighted scores (``decision="tuned"``), else the defaults."""
+) -> np.ndarray:
+    """The held-out patients' rows (``models.pcg.decisions.patient_row``)."""
+    return checked_rows(network, [example.item for example in validation], config, run)
+
+
+def tune(
+    outputs: np.ndarray, validation: list[Example], config: MurmurConfig, run: TrainingRun
+) -> Tuning:
+    """Outcome stage, temperatures and thresholds for the prior-weighted scores
+    (``decision="tuned"``), else the default thresholds."""
     if config.decision != "tuned":
-        return dict(DEFAULT_THRESHOLDS), {}
-    held = [example.item for example in validation]
-    probabilities = checked_probabilities(network, held, config, run)
-    labels = np.array([patient.labels for patient in held])
-    search = ThresholdSearch(trials=config.threshold_trials, seed=config.train.seed)
-    return tune_for_prior(probabilities, labels, config.prior, search, run.log)
+        return Tuning(dict(DEFAULT_THRESHOLDS))
+    labels = np.array([example.item.labels for example in validation])
+    thresholds, searches, stage = tune_decisions(
+        outputs, labels, decision_settings(config), run.log
+    )
+    return Tuning(thresholds, searches, {} if stage is None else {"outcome": stage.to_json()})
 
 
 def build(config: MurmurConfig) -> MurmurNet:
@@ -365,6 +360,21 @@ def window_probabilities(
     return mean_over_windows(score, signal, window, device)
 
 
+def signal_probabilities(
+    network: nn.Module,
+    patient: Patient,
+    prepared: list[np.ndarray],
+    config: MurmurConfig,
+    device: torch.device,
+) -> np.ndarray:
+    """(signals, 5) class probabilities of each signal the network scores: each recording, or
+    the recordings joined (``patient_input="concatenated"``)."""
+    network.eval()
+    features = patient_features(patient)
+    signals = [np.concatenate(prepared)] if config.patient_input == "concatenated" else prepared
+    return np.stack([window_probabilities(network, s, features, config, device) for s in signals])
+
+
 def probabilities_of(
     network: nn.Module,
     patient: Patient,
@@ -372,30 +382,26 @@ def probabilities_of(
     config: MurmurConfig,
     device: torch.device,
 ) -> np.ndarray:
-    """Patient probabilities (5 classes) from prepared recordings, for either patient input."""
-    network.eval()
-    features = patient_features(patient)
-    if config.patient_input == "concatenated":
-        return window_probabilities(network, np.concatenate(prepared), features, config, device)
-    per_recording = [window_probabilities(network, s, features, config, device) for s in prepared]
-    return patient_probabilities(np.stack(per_recording))
+    """The network's patient probabilities (5 classes), before the decision stages."""
+    return patient_probabilities(signal_probabilities(network, patient, prepared, config, device))
 
 
-def held_out_probabilities(
-    network: nn.Module, patients: list[LoadedPatient], config: MurmurConfig, device
+def patient_outputs(
+    network: nn.Module, loaded: LoadedPatient, config: MurmurConfig, device: torch.device
 ) -> np.ndarray:
-    return np.stack(
-        [probabilities_of(network, p.patient, p.recordings, config, device) for p in patients]
-    )
+    """A patient's row (``models.pcg.decisions.patient_row``) from its prepared recordings."""
+    patient = loaded.patient
+    per_signal = signal_probabilities(network, patient, loaded.recordings, config, device)
+    return patient_row(per_signal, loaded.qualities, patient_features(patient))
 
 
-def checked_probabilities(
+def checked_rows(
     network: nn.Module, patients: list[LoadedPatient], config: MurmurConfig, run: TrainingRun
 ) -> np.ndarray:
-    """Held-out probabilities to validate or tune on; a patient whose outputs are not finite
+    """Held-out patients' rows to validate or tune on; a patient whose outputs are not finite
     stops the run with its ID."""
-    probabilities = held_out_probabilities(network, patients, config, run.device)
-    return run.checked(probabilities, [p.patient.patient_id for p in patients])
+    rows = np.stack([patient_outputs(network, p, config, run.device) for p in patients])
+    return run.checked(rows, [p.patient.patient_id for p in patients])
 
 
 def run_patient(
@@ -405,10 +411,16 @@ def run_patient(
     if not recordings:
         raise DataError(patient.source, "patient has no recordings")
     config = model.config
-    prepared = [prepare_for(config, audio, patient.frequency) for audio in recordings]
-    probabilities = probabilities_of(model.network, patient, prepared, config, model.device)
-    labels = decide(probabilities[None], config.decision, model.thresholds)[0]
-    return list(CLASSES), labels, probabilities
+    loaded = loaded_patient(patient, recordings, config)
+    row = patient_outputs(model.network, loaded, config, model.device)
+    stage = model.stages.get("outcome")
+    probabilities, labels = decide_rows(
+        row[None],
+        decision_settings(config),
+        model.thresholds,
+        None if stage is None else BoostedTrees.from_json(stage),
+    )
+    return list(CLASSES), labels[0], probabilities[0]
 
 
 def run_text(

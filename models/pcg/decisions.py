@@ -1,0 +1,262 @@
+"""From a patient's network outputs to its murmur and outcome decisions.
+
+A patient is one row of numbers (:func:`patient_row`): the combined class probabilities, how
+they spread over the recording locations, the worst and mean recording quality, the number of
+recordings and the demographics. Tuning sees these rows for held-out patients (out of fold for
+an ensemble) and decides, in order:
+
+1. the **outcome stage** (``outcome_stage``): gradient-boosted trees on the whole row give
+   the Abnormal probability in place of the network's outcome head. Its own threshold and
+   calibration are tuned on its out-of-fold probabilities (K folds of the rows), so no
+   patient's stage output is judged by trees that learnt from it;
+2. **thresholds**: Present, then *Unknown* (from the network's Unknown probability, or
+   ``unknown="quality"``: from how poor the worst location's recording is), then the outcome
+   threshold with the least official cost at the prior. A murmur class whose scores rank the
+   held-out patients well is never switched off (``keep_auroc``): it is called for its share
+   of the population;
+3. **calibration** (``calibrate``): one temperature per head, so the probability columns
+   written out mean what they say (``models.core.calibration``). The thresholds read the
+   probabilities before it: a temperature reorders patients by one class (it weighs the
+   row's other classes too) and squeezes their gaps, and thresholds tuned in squeezed gaps
+   move with any change of the network's scale, such as an ensemble's average.
+
+Inference applies the same steps to one row (:func:`decide_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.core.boosting import BoostedTrees, BoostingConfig, fit_boosting
+from models.core.calibration import apply_temperature, fit_temperature
+from models.core.splits import fold_indices
+from models.core.thresholds import ThresholdSearch, TunedThresholds, keep_ranked_classes
+from models.core.thresholds import tune_thresholds as search_thresholds
+from models.pcg.murmur_net import MURMURS, patient_probabilities
+from models.pcg.prior import (
+    PriorConfig,
+    murmur_objective,
+    one_hot,
+    outcome_objective,
+    prior_weights,
+    threshold_murmur,
+    threshold_outcome,
+)
+
+OUTCOMES = 2
+PROBABILITIES = MURMURS + OUTCOMES
+# The columns after the probabilities: per-location spread, quality, recording count.
+SUMMARY = (
+    "Present max",
+    "Present mean",
+    "Present spread",
+    "Unknown max",
+    "Unknown mean",
+    "Abnormal max",
+    "Abnormal mean",
+    "Abnormal spread",
+    "worst quality",
+    "mean quality",
+    "recordings",
+)
+WORST_QUALITY = PROBABILITIES + SUMMARY.index("worst quality")
+STAGE_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """How a murmur model decides (the task's configuration fields of the same names)."""
+
+    decision: str = "tuned"
+    unknown: str = "learned"
+    calibrate: bool = True
+    outcome_stage: bool = False
+    keep_auroc: float = 0.7
+    trials: int = 25
+    seed: int = 0
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    boosting: BoostingConfig = field(default_factory=BoostingConfig)
+
+
+def patient_row(
+    per_recording: np.ndarray, qualities: list[float], features: np.ndarray
+) -> np.ndarray:
+    """One patient's row from its per-signal probabilities (signals × 5: each recording, or
+    the joined recordings), each recording's quality and its demographic features."""
+    present, unknown, abnormal = (per_recording[:, column] for column in (0, 1, MURMURS))
+    summary = [
+        present.max(),
+        present.mean(),
+        present.std(),
+        unknown.max(),
+        unknown.mean(),
+        abnormal.max(),
+        abnormal.mean(),
+        abnormal.std(),
+        min(qualities),
+        float(np.mean(qualities)),
+        len(qualities),
+    ]
+    return np.concatenate([patient_probabilities(per_recording), summary, features]).astype(
+        np.float64
+    )
+
+
+def unknown_scores(rows: np.ndarray, unknown: str) -> np.ndarray:
+    """What the Unknown threshold reads: the Unknown probability, or how poor the worst
+    recording is (1 − its quality)."""
+    return rows[:, 1] if unknown == "learned" else 1.0 - rows[:, WORST_QUALITY]
+
+
+def murmur_scores(probabilities: np.ndarray, rows: np.ndarray, unknown: str) -> np.ndarray:
+    """(patients, 2): the Present probability and the Unknown score, in threshold order."""
+    return np.stack([probabilities[:, 0], unknown_scores(rows, unknown)], axis=1)
+
+
+def with_outcome(probabilities: np.ndarray, abnormal: np.ndarray) -> np.ndarray:
+    """``probabilities`` with the outcome head replaced by an Abnormal probability."""
+    replaced = probabilities.copy()
+    replaced[:, MURMURS], replaced[:, MURMURS + 1] = abnormal, 1.0 - abnormal
+    return replaced
+
+
+def calibrated(probabilities: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
+    """Each head's probabilities at its temperature."""
+    heads = (slice(0, MURMURS), slice(MURMURS, PROBABILITIES))
+    parts = [
+        apply_temperature(probabilities[:, head], float(temperature))
+        for head, temperature in zip(heads, temperatures, strict=True)
+    ]
+    return np.concatenate(parts, axis=1)
+
+
+def fit_temperatures(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The temperature of the murmur head and of the outcome head on held-out patients."""
+    return np.array(
+        [
+            fit_temperature(probabilities[:, :MURMURS], labels[:, 0]),
+            fit_temperature(probabilities[:, MURMURS:PROBABILITIES], labels[:, 1]),
+        ]
+    )
+
+
+def stage_probabilities(
+    rows: np.ndarray, labels: np.ndarray, settings: DecisionSettings
+) -> tuple[BoostedTrees, np.ndarray]:
+    """The outcome stage fitted on every row, and each row's Abnormal probability from trees
+    fitted without it (K folds), to tune its threshold and calibration on.
+
+    Rows are weighted to the prior, as the network's training draws patients.
+    """
+    abnormal = (labels[:, 1] == 0).astype(int)
+    weights = prior_weights(labels, settings.prior)
+    held_out = np.zeros(len(rows))
+    folds = fold_indices([str(label) for label in abnormal], STAGE_FOLDS, settings.seed)
+    for fitting, held in folds:
+        trees = fit_boosting(rows[fitting], abnormal[fitting], weights[fitting], settings.boosting)
+        held_out[held] = trees.probability(rows[held])
+    return fit_boosting(rows, abnormal, weights, settings.boosting), held_out
+
+
+def cost_threshold(abnormal: np.ndarray, labels: np.ndarray, prior: PriorConfig) -> TunedThresholds:
+    """The Abnormal-probability threshold with the least official outcome cost at ``prior``.
+
+    One threshold has few distinct outcomes (one per gap between probabilities), so every
+    candidate is tried: the best of them is exact, where a sampled search may miss it. Of
+    equally good candidates the one nearest 0.5 wins.
+    """
+    score = outcome_objective(labels, prior)
+    values = np.unique(abnormal)
+    candidates = np.concatenate([[0.0], (values[:-1] + values[1:]) / 2, [1.0]])
+    scores = np.array([score(np.where(abnormal >= c, 0, 1)) for c in candidates])
+    best = np.flatnonzero(scores == scores.max())
+    chosen = best[np.argmin(np.abs(candidates[best] - 0.5))]
+    start = score(np.where(abnormal >= 0.5, 0, 1))
+    trials = [([float(c)], float(s)) for c, s in zip(candidates, scores, strict=True)]
+    return TunedThresholds(np.array([candidates[chosen]]), float(scores[chosen]), start, trials)
+
+
+def murmur_thresholds(
+    scores: np.ndarray, labels: np.ndarray, settings: DecisionSettings
+) -> tuple[TunedThresholds, list[int]]:
+    """Present and Unknown thresholds with the best prior-weighted weighted accuracy, with no
+    class left switched off that its score ranks well (the classes so kept)."""
+    objective = murmur_objective(labels, settings.prior)
+    search = ThresholdSearch(trials=settings.trials, seed=settings.seed)
+    tuned = search_thresholds(lambda t: objective(threshold_murmur(scores, t)), (0.5, 0.5), search)
+    truth = one_hot(labels[:, 0], MURMURS)[:, :2]
+    population = np.asarray(settings.prior.murmur, dtype=float)
+    shares = population[:2] / population.sum()
+    kept, changed = keep_ranked_classes(
+        tuned.thresholds, truth, scores, settings.keep_auroc, shares
+    )
+    tuned.thresholds = kept
+    return tuned, changed
+
+
+def tune_decisions(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    settings: DecisionSettings,
+    log: Callable[[str], None],
+) -> tuple[dict[str, np.ndarray], dict[str, Any], BoostedTrees | None]:
+    """Thresholds (with the temperatures), the searches that found them and the outcome stage,
+    from held-out ``rows`` and their (murmur, outcome) class ``labels``."""
+    probabilities = rows[:, :PROBABILITIES]
+    stage = None
+    if settings.outcome_stage:
+        stage, abnormal = stage_probabilities(rows, labels, settings)
+        probabilities = with_outcome(probabilities, abnormal)
+    temperatures = fit_temperatures(probabilities, labels) if settings.calibrate else np.ones(2)
+    murmur, kept = murmur_thresholds(
+        murmur_scores(probabilities, rows, settings.unknown), labels, settings
+    )
+    outcome = cost_threshold(probabilities[:, MURMURS], labels, settings.prior)
+    log(
+        f"thresholds: murmur {np.round(murmur.thresholds, 3).tolist()} "
+        f"(weighted accuracy {murmur.start_score:.3f} → {murmur.score:.3f}"
+        f"{', Unknown kept on' if 1 in kept else ''}{', Present kept on' if 0 in kept else ''}), "
+        f"outcome {outcome.thresholds[0]:.3f} (cost {-outcome.start_score:.0f} → "
+        f"{-outcome.score:.0f}), temperatures {np.round(temperatures, 2).tolist()}"
+    )
+    thresholds = {
+        "murmur": murmur.thresholds,
+        "outcome": outcome.thresholds,
+        "temperature": temperatures,
+    }
+    unknown = "Unknown" if settings.unknown == "learned" else "1 - worst quality"
+    searches = {
+        "murmur": murmur.record(["Present", unknown], "murmur weighted accuracy"),
+        "outcome": outcome.record(["Abnormal"], "negative outcome cost"),
+    }
+    return thresholds, searches, stage
+
+
+def decide_rows(
+    rows: np.ndarray,
+    settings: DecisionSettings,
+    thresholds: dict[str, np.ndarray],
+    stage: BoostedTrees | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, one-hot labels) of patients' ``rows``, as :func:`tune_decisions`
+    decided: the stage's outcome, the thresholds (or ``argmax``) and the temperatures of the
+    probabilities written out."""
+    probabilities = rows[:, :PROBABILITIES]
+    if stage is not None:
+        probabilities = with_outcome(probabilities, stage.probability(rows))
+    written = probabilities
+    if "temperature" in thresholds:
+        written = calibrated(probabilities, thresholds["temperature"])
+    if settings.decision == "argmax":
+        murmur = np.argmax(probabilities[:, :MURMURS], axis=1)
+        outcome = np.argmax(probabilities[:, MURMURS:], axis=1)
+    else:
+        scores = murmur_scores(probabilities, rows, settings.unknown)
+        murmur = threshold_murmur(scores, thresholds["murmur"])
+        outcome = threshold_outcome(probabilities, thresholds["outcome"])
+    labels = np.concatenate([one_hot(murmur, MURMURS), one_hot(outcome, OUTCOMES)], axis=1)
+    return written, labels.astype(int)
