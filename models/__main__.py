@@ -8,7 +8,7 @@ TOOLS = (
     ("models.demo", "generate, train, run, score and report each task on synthetic data"),
     ("models.crossval", "k-fold cross-validation with the official scores (crossval.csv)"),
     ("models.report", "an HTML report of a run or cross-validation folder"),
-    ("models.explain", "where an attention network looked, as a figure"),
+    ("models.explain", "where a model looked (attention or Grad-CAM), as a figure"),
     ("models.synthetic", "generated challenge folders of any task"),
     ("models.distill", "the teacher, distilled student and student baseline on one split"),
 )

@@ -1,5 +1,6 @@
-"""``python -m models.explain MODEL DATA ID OUT.png``: where an attention network looked
-(the library is ``models.report.explain``)."""
+"""``python -m models.explain MODEL DATA ID OUT.png``: where a network looked, drawn by its
+attention weights or by Grad-CAM, as the figure says (the library is
+``models.report.explain``)."""
 
 import sys
 

@@ -13,6 +13,7 @@ from matplotlib.image import imread
 
 from models import crossval
 from models.core import storage
+from models.core.calibration import expected_calibration_error
 from models.core.errors import DataError
 from models.core.training import TrainConfig
 from models.pcg.distill import DistillConfig, StudentConfig
@@ -88,7 +89,17 @@ def murmur_cv(murmur_demo: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_cross_validation_report_has_every_section(murmur_cv) -> None:
     _, _, page = murmur_cv
     text = page_text(
-        page, ["roc", "pr", "confusion", "thresholds_1", "thresholds_2", "training", "explanation"]
+        page,
+        [
+            "roc",
+            "pr",
+            "confusion",
+            "reliability",
+            "thresholds_1",
+            "thresholds_2",
+            "training",
+            "explanation",
+        ],
     )
     assert "has no" not in text
 
@@ -115,7 +126,7 @@ def test_explained_item_is_a_present_patient_of_the_run(murmur_cv) -> None:
     assert "#Murmur: Present" in (folder / f"{patient}.txt").read_text()
 
 
-def test_a_model_without_attention_or_history_is_reported_as_such(
+def test_a_model_without_attention_or_history_is_explained_by_grad_cam(
     murmur_demo: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
@@ -134,10 +145,10 @@ def test_a_model_without_attention_or_history_is_reported_as_such(
     data = subset(murmur, murmur_demo, 6, run / "test_data")
     assert not run_folder(str(run / "model"), str(data), str(run / "outputs"), verbose=0)
     text = report.write_report(run, verbose=0).read_text()
-    assert "No explanation: network &#x27;cnn4&#x27; has no attention weights" in text
+    assert "drawn by Grad-CAM" in text
     assert "<code>model.json</code> has no threshold search" in text
     assert "<code>model.json</code> has no training history" in text
-    assert not (run / "report" / "explanation.png").exists()
+    assert (run / "report" / "explanation.png").is_file()
 
 
 def test_ecg_report_draws_one_panel_per_class(ecg_demo: Path, tmp_path: Path) -> None:
@@ -151,7 +162,15 @@ def test_ecg_report_draws_one_panel_per_class(ecg_demo: Path, tmp_path: Path) ->
     data = subset(ecg, ecg_demo, 12, run / "test_data")
     assert not run_folder(str(run / "model"), str(data), str(run / "outputs"), verbose=0)
     page = report.write_report(run, verbose=0)
-    for name in ("roc", "pr", "confusion", "thresholds_1", "training", "explanation"):
+    for name in (
+        "roc",
+        "pr",
+        "confusion",
+        "reliability",
+        "thresholds_1",
+        "training",
+        "explanation",
+    ):
         assert_real_figure(page.parent / f"{name}.png")
     header = (page.parent / "scores.md").read_text().splitlines()[0]
     assert "| Challenge metric |" in header
@@ -193,13 +212,13 @@ def pcg2016_cv(pcg2016_demo: Path, tmp_path_factory: pytest.TempPathFactory):
     return workdir, rows, report.write_report(workdir, workdir / "pages", verbose=0)
 
 
-def test_pcg2016_report_has_every_section_and_refuses_the_explanation(pcg2016_cv) -> None:
+def test_pcg2016_report_has_every_section_and_a_grad_cam_explanation(pcg2016_cv) -> None:
     _, _, page = pcg2016_cv
-    text = page_text(page, ["roc", "pr", "confusion", "thresholds_1", "thresholds_2", "training"])
-    assert "No explanation: network &#x27;student&#x27; has no attention weights" in text
+    figures = ["roc", "pr", "confusion", "reliability", "thresholds_1", "thresholds_2"]
+    text = page_text(page, [*figures, "training", "explanation"])
+    assert "drawn by Grad-CAM" in text
     assert "<code>model.json</code> has no" not in text
     assert "the loss of the training phases before the kept one" in text
-    assert not (page.parent / "explanation.png").exists()
 
 
 def test_pcg2016_score_table_holds_the_official_scores_of_each_fold(pcg2016_cv) -> None:
@@ -270,5 +289,32 @@ def test_pcg2016_train_run_folder_reads_outputs_as_the_evaluator(
         confusion_matrix(group.labels, group.decisions), evaluation.scores.confusion
     )
     arguments = [str(run / "model"), str(run / "test_data"), items[0], str(tmp_path / "x.png")]
-    assert explain.main(arguments) == 1
-    assert "network 'student' has no attention weights" in capsys.readouterr().err
+    assert explain.main(arguments) == 0
+    assert "Grad-CAM explanation written to" in capsys.readouterr().out
+
+
+def reported_eces(page: Path) -> list[float]:
+    """The ECE column of the calibration section's table, one value per decision group."""
+    section = page.read_text().split("<h2>Calibration</h2>")[1].split("<h2>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", section)[1:]
+    return [float(re.findall(r"<td>(.*?)</td>", row)[-1]) for row in rows]
+
+
+def test_murmur_report_has_the_reliability_of_both_heads(murmur_cv) -> None:
+    workdir, _, page = murmur_cv
+    assert_real_figure(page.parent / "reliability.png")
+    groups, _, _ = run_folders.read_groups(run_folders.find_run(workdir))
+    eces = reported_eces(page)
+    assert len(eces) == 2 and np.isfinite(eces).all()
+    for group, ece in zip(groups, eces, strict=True):
+        truth = np.argmax(group.labels, axis=1)
+        expected = expected_calibration_error(group.probabilities, truth)
+        assert ece == pytest.approx(expected, abs=5e-4)
+
+
+def test_pcg2016_report_has_the_reliability_of_the_abnormal_probability(pcg2016_cv) -> None:
+    workdir, _, page = pcg2016_cv
+    (group,), _, _ = run_folders.read_groups(run_folders.find_run(workdir))
+    (ece,) = reported_eces(page)
+    abnormal = (group.probabilities[:, :1], group.labels[:, :1])
+    assert ece == pytest.approx(expected_calibration_error(*abnormal, one_vs_rest=True), abs=5e-4)

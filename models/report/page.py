@@ -9,9 +9,11 @@ figure embedded, beside the figures as PNG files and the score table as ``scores
   (the 2016 task: the Abnormal class);
 - confusion matrices (murmur 3×3, outcome and 2016 normal/abnormal 2×2, ECG one-vs-rest per
   class);
+- a reliability diagram per decision group with its expected calibration error (ECE);
 - each model's threshold search and its training curves, from ``model.json`` (the 2016 task:
   the kept phase, and the loss of the phases before it);
-- an attention explanation of one patient or record (see ``models.explain``).
+- an explanation of one patient, record or recording: attention or Grad-CAM, by network
+  (see ``models.explain``).
 
 ``RUN_DIR`` is either a cross-validation folder (``python -m models.crossval``:
 ``fold{n}/model``, ``fold{n}/test`` and ``outputs``) or a train/run/evaluate folder holding
@@ -38,6 +40,7 @@ from models.core.progress import Progress, add_verbosity_options, verbosity
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.snomed import class_label
 from models.report import explain, plots
+from models.report.reliability import calibration_parts
 from models.report.run_folders import Group, Run, find_run, read_groups
 from models.scoring.folders import evaluate
 from models.scoring.metrics import confusion_matrix, one_vs_rest
@@ -159,6 +162,21 @@ def confusion_section(report: Report) -> str:
     return "<h2>Confusion matrices</h2>" + report.figure(draw, "confusion.png", caption)
 
 
+def reliability_section(report: Report) -> str:
+    """Whether the probabilities mean what they say: a reliability diagram per decision group
+    and its expected calibration error (see ``models.report.reliability``)."""
+    panels, text = calibration_parts(report.run.task, report.groups)
+    heading = "<h2>Calibration</h2>" + text
+    if not panels:
+        return heading
+    caption = (
+        "reliability: how often each bin of probabilities came true, against the diagonal of "
+        "perfect calibration; bars: items per bin"
+    )
+    draw = partial(plots.reliability_diagram, panels, columns=2)
+    return heading + report.figure(draw, "reliability.png", caption)
+
+
 def threshold_section(report: Report) -> str:
     parts = ["<h2>Threshold search</h2>"]
     single = len(report.run.parts) == 1
@@ -215,16 +233,33 @@ def training_section(report: Report) -> str:
         return "<h2>Training curves</h2><p><code>model.json</code> has no training history.</p>"
     label = VALIDATION_LABELS[report.run.task]
     caption = "training loss and validation score by epoch; star: the epoch the model kept"
+    if any(history.stopped is not None for history in histories):
+        caption += "; dotted: where early stopping ended training"
     if earlier:
         caption += "; right: the loss of the training phases before the kept one"
-    return "<h2>Training curves</h2>" + report.figure(
-        partial(plots.training, histories, label, earlier=earlier), "training.png", caption
+    return (
+        "<h2>Training curves</h2>"
+        + kept_epochs(histories)
+        + report.figure(
+            partial(plots.training, histories, label, earlier=earlier), "training.png", caption
+        )
     )
 
 
+def kept_epochs(histories: list[plots.History]) -> str:
+    """One line per model: the epoch it kept, of how many it trained and why it stopped."""
+    lines = []
+    for history in histories:
+        trained = len(history.epochs)
+        kept = "the last" if history.best_epoch is None else f"epoch {history.best_epoch}"
+        stop = "stopped early" if history.stopped is not None else "every epoch trained"
+        lines.append(f"<li>{html.escape(history.name)}: kept {kept} of {trained} ({stop})</li>")
+    return f"<ul>{''.join(lines)}</ul>"
+
+
 def history_curve(name: str, record: dict) -> plots.History:
-    """One ``{"history", "best_epoch"}`` record of ``model.json`` (a model's, or one training
-    phase's under ``phases``) as arrays; epochs without validation score NaN."""
+    """One ``{"history", "best_epoch", "stopped"}`` record of ``model.json`` (a model's, or one
+    training phase's under ``phases``) as arrays; epochs without validation score NaN."""
     history = record["history"]
     return plots.History(
         name,
@@ -235,23 +270,25 @@ def history_curve(name: str, record: dict) -> plots.History:
             dtype=float,
         ),
         record.get("best_epoch"),
+        (record.get("stopped") or {}).get("epoch"),
     )
 
 
 def explanation_section(report: Report) -> str:
     row, column = chosen_item(report)
     part = report.run.parts[report.part_of[row]]
-    reason = explain.unexplainable(part.model)
-    if reason:
-        return f"<h2>Explanation</h2><p>No explanation: {html.escape(reason)}.</p>"
-    classes = (
-        murmur.CLASSES if report.run.task == "murmur" else load_ecg_scoring(report.run.year).codes
-    )
+    if report.run.task == "murmur":
+        classes = murmur.CLASSES
+    elif report.run.task == "pcg2016":
+        classes = report.groups[0].classes  # Abnormal, Normal
+    else:
+        classes = load_ecg_scoring(report.run.year).codes
     item = report.items[row]
+    method = explain.method_name(part.model)  # attention or Grad-CAM, ensembles averaged
     return "<h2>Explanation</h2>" + report.figure(
         partial(explain.explain, part.model, part.labels, item, target=classes[column]),
         "explanation.png",
-        f"where the network looked in {item} ({part.name} model)",
+        f"where the network looked in {item} ({part.name} model), drawn by {method}",
     )
 
 
@@ -280,6 +317,7 @@ SECTIONS = (
     score_table,
     curve_section,
     confusion_section,
+    reliability_section,
     threshold_section,
     training_section,
     explanation_section,

@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from models.core.calibration import Reliability
+
 DPI = 100
 PANEL_INCHES = 3.6
 FONT = 9
@@ -62,14 +64,28 @@ class Search:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Reliability bins of one decision group, and what was binned: the probability read
+    (x axis), what counted as right (y axis) and what one binned value stands for."""
+
+    title: str
+    confidence: str
+    outcome: str
+    unit: str
+    bins: Reliability
+
+
+@dataclass(frozen=True)
 class History:
-    """Training history of one model: loss and validation score by epoch, the epoch kept."""
+    """Training history of one model: loss and validation score by epoch, the epoch kept and
+    the epoch where early stopping ended it (``None``: it trained every epoch)."""
 
     name: str
     epochs: np.ndarray
     loss: np.ndarray
     validation: np.ndarray
     best_epoch: int | None
+    stopped: int | None = None
 
 
 def grid(count: int, columns: int, width: float = PANEL_INCHES, height: float = PANEL_INCHES):
@@ -207,6 +223,42 @@ def searches(panels: Sequence[Search], path: Path, title: str, columns: int = 3)
     return save(figure, path)
 
 
+def reliability_diagram(panels: Sequence[Calibration], path: Path, columns: int = 2) -> Path:
+    """Observed accuracy per confidence bin against the diagonal of perfect calibration, one
+    panel per decision group: points below the diagonal are over-confident bins, above it
+    under-confident ones. Grey bars (right axis) count each bin's items, so a reader sees
+    which points rest on many items, as they weigh in the ECE of the legend."""
+    figure, axes = grid(len(panels), columns, PANEL_INCHES + 0.6, PANEL_INCHES)
+    for axis, panel in zip(axes, panels, strict=True):
+        bins = panel.bins
+        counts_axis = axis.twinx()
+        counts_axis.bar(
+            bins.edges[:-1],
+            bins.counts,
+            width=np.diff(bins.edges),
+            align="edge",
+            color="0.88",
+            edgecolor="0.6",
+        )
+        counts_axis.set(ylim=(0, 3 * max(int(bins.counts.max()), 1)), ylabel="items per bin (bars)")
+        axis.set_zorder(counts_axis.get_zorder() + 1)
+        axis.patch.set_visible(False)
+        axis.plot([0, 1], [0, 1], ":", color="grey", linewidth=1, label="perfect calibration")
+        filled = bins.counts > 0
+        label = f"{bins.counts.sum()} {panel.unit}, ECE {bins.ece:.3f}"
+        axis.plot(bins.confidence[filled], bins.accuracy[filled], "o-", color="C0", label=label)
+        axis.set(
+            title=panel.title,
+            xlabel=panel.confidence,
+            ylabel=panel.outcome,
+            xlim=(0, 1),
+            ylim=(-0.02, 1.02),
+        )
+        axis.legend(loc="upper left", fontsize=FONT - 1)
+        axis.grid(alpha=0.3)
+    return save(figure, path)
+
+
 def score_text(value: float) -> str:
     """Scores near 1 with three decimals, costs (thousands) as whole numbers."""
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3f}"
@@ -236,7 +288,11 @@ def training(
         if history.best_epoch is not None:
             best = history.validation[list(history.epochs).index(history.best_epoch)]
             score_axis.plot(history.best_epoch, best, "*", color=colour, markersize=14)
+        if history.stopped is not None:
+            score_axis.axvline(history.stopped, color=colour, linestyle=":", linewidth=1)
     score_axis.plot([], [], "*", color="grey", markersize=12, label="epoch kept")
+    if any(history.stopped is not None for history in histories):
+        score_axis.plot([], [], ":", color="grey", label="stopped early")
     loss_axis.set(xlabel="epoch", ylabel="training loss (mean per item)", title="Training loss")
     score_axis.set(xlabel="epoch", ylabel=validation_label, title="Validation score")
     if earlier:
