@@ -3,8 +3,8 @@
 Preparing a record (loading, resampling, baseline removal, denoising, R-peak detection) costs
 far more than a training step's crop, and cross-validation trains on the same records five
 times. Each record is prepared once per preprocessing setting and stored as ``KEY.npy`` (leads ×
-samples, float16) beside ``KEY.json`` (diagnoses, header and rhythm features). ``KEY`` hashes
-the record's resolved files with their sizes and modification times, so the links a
+samples, float16) beside ``KEY.json`` (diagnoses, header, rhythm and morphology features).
+``KEY`` hashes the record's resolved files with their sizes and modification times, so the links a
 cross-validation fold stages into a folder find the same entries, and an edited record is
 prepared again. Training opens one memory map per crop, so the resident memory stays that of a
 batch, whatever the number of records.
@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +29,15 @@ from models.core.folders import atomic_write
 from models.core.progress import Progress, level_of
 from models.formats.wfdb_ecg import load_signal, read_header
 
-CACHE_VERSION = 2  # 2: records refused by the signal checks are no longer cached
+# 2: records refused by the signal checks are no longer cached; 3: morphology features stored
+CACHE_VERSION = 3
 CACHE_VARIABLE = "CARDIOKIT_CACHE"
 
 
 @dataclass(frozen=True)
 class CachedRecord:
-    """One prepared record: where its signal lies and what the header and rhythm said."""
+    """One prepared record: where its signal lies and what the header, rhythm and morphology
+    said (``morphology_features`` empty when the features callable gave none)."""
 
     name: str
     signal_path: Path
@@ -43,6 +45,7 @@ class CachedRecord:
     dx: tuple[str, ...]
     header_features: np.ndarray
     rhythm_features: np.ndarray
+    morphology_features: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     def signal(self) -> np.ndarray:
         """The prepared signal as a read-only float16 memory map."""
@@ -111,9 +114,11 @@ def build_cache(
 ) -> list[CachedRecord]:
     """Cached entries of ``paths``, preparing the records not cached yet.
 
-    ``prepare(signal, header)`` gives the prepared signal, ``features(prepared, header)`` the
-    (header features, rhythm features) pair. Progress and the closing summary go to ``log``;
-    the ``quiet`` sink of ``models.progress`` (``-q``) silences them.
+    ``prepare(signal, header)`` gives the prepared signal, or a pair (filtered millivolts,
+    prepared signal) of which the second is stored; ``features(what prepare gave, header)`` the
+    header and rhythm features, and optionally the morphology features third. Progress and the
+    closing summary go to ``log``; the ``quiet`` sink of ``models.progress`` (``-q``) silences
+    them.
     """
     folder = settings_folder(root or cache_root(), preprocessing)
     verbose = level_of(log)
@@ -145,15 +150,17 @@ def write_entry(folder: Path, key: str, path: Path, prepare: Callable, features:
     """Prepare one record and store it; the JSON goes last, so its presence means complete."""
     header = read_header(path)
     prepared = prepare(load_signal(path, header), header)
-    header_features, rhythm = features(prepared, header)
-    signal = prepared.astype(np.float16)
+    header_features, rhythm, *morphology = features(prepared, header)
+    stored = prepared[1] if isinstance(prepared, tuple) else prepared
+    signal = stored.astype(np.float16)
     atomic_write(folder / f"{key}.npy", lambda handle: np.save(handle, signal), durable=False)
     entry = {
         "name": header.record,
-        "length": int(prepared.shape[-1]),
+        "length": int(stored.shape[-1]),
         "dx": list(header.dx),
         "header_features": np.asarray(header_features).tolist(),
         "rhythm_features": np.asarray(rhythm).tolist(),
+        "morphology_features": np.asarray(morphology[0] if morphology else []).tolist(),
     }
     text = json.dumps(entry).encode()
     atomic_write(folder / f"{key}.json", lambda handle: handle.write(text), durable=False)
@@ -174,6 +181,7 @@ def read_entry(folder: Path, key: str) -> CachedRecord | None:
             dx=tuple(entry["dx"]),
             header_features=np.asarray(entry["header_features"], dtype=np.float32),
             rhythm_features=np.asarray(entry["rhythm_features"], dtype=np.float32),
+            morphology_features=np.asarray(entry["morphology_features"], dtype=np.float32),
         )
         if record.signal().shape[-1] != record.length:
             raise ValueError("signal length differs from the entry")

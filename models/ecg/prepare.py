@@ -21,7 +21,9 @@ import numpy as np
 
 from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt
 from models.core.signal import bandpass, remove_baseline, resample, wavelet_denoise
-from models.ecg.rhythm import NUM_RHYTHM, rhythm_features
+from models.ecg.morphology import NUM_MORPHOLOGY, NUM_NETWORK_MORPHOLOGY, morphology_features
+from models.ecg.morphology import network_features as morphology_inputs
+from models.ecg.rhythm import NUM_RHYTHM, detection_lead, r_peaks, rr_features
 from models.formats.wfdb_ecg import LEAD_SETS, LEADS, EcgHeader, select_leads
 
 NUM_HEADER_FEATURES = 4
@@ -123,6 +125,20 @@ def header_features(header: EcgHeader) -> np.ndarray:
 def prepare(signal: np.ndarray, header: EcgHeader, settings: Preprocessing) -> np.ndarray:
     """Millivolt signal → the 12 kit leads at the model rate, band-limited, baseline removed,
     denoised and scaled, each step as ``settings`` says (absent leads stay zero throughout)."""
+    return prepare_stages(signal, header, settings)[1]
+
+
+def prepare_stages(
+    signal: np.ndarray, header: EcgHeader, settings: Preprocessing
+) -> tuple[np.ndarray, np.ndarray]:
+    """(filtered millivolts, prepared signal): the record before and after the amplitude
+    scaling. Morphology is measured on the first, since low voltage is defined in millivolts."""
+    millivolts = filtered(signal, header, settings)
+    return millivolts, scale_amplitude(millivolts, settings.normalise, settings.scale_floor_mv)
+
+
+def filtered(signal: np.ndarray, header: EcgHeader, settings: Preprocessing) -> np.ndarray:
+    """The preparation up to, not including, the amplitude scaling: still in millivolts."""
     signal = np.nan_to_num(signal.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     signal = select_leads(signal, header.leads, LEADS, fill_missing=True)
     if settings.bandpass:
@@ -136,7 +152,7 @@ def prepare(signal: np.ndarray, header: EcgHeader, settings: Preprocessing) -> n
         signal = wavelet_denoise(
             signal, settings.wavelet, settings.wavelet_levels, settings.wavelet_mode
         )
-    return scale_amplitude(signal, settings.normalise, settings.scale_floor_mv)
+    return signal
 
 
 def without_offset(signal: np.ndarray) -> np.ndarray:
@@ -199,10 +215,28 @@ def scale_amplitude(
 
 
 def record_features(
-    prepared: np.ndarray, header: EcgHeader, settings: Preprocessing
+    prepared: np.ndarray | tuple[np.ndarray, np.ndarray], header: EcgHeader, settings: Preprocessing
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Header, rhythm and morphology features of a record (what the cache stores).
+
+    ``prepared`` is the prepared signal or the pair :func:`prepare_stages` gives; morphology
+    needs the millivolts of the pair (all zero, not measured, without them).
+    """
+    millivolts, signal = prepared if isinstance(prepared, tuple) else (None, prepared)
+    rhythm, morphology = signal_features(signal, millivolts, settings.frequency)
+    return header_features(header), rhythm, morphology
+
+
+def signal_features(
+    prepared: np.ndarray, millivolts: np.ndarray | None, frequency: float, morphology: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Header features and rhythm features of a prepared record (what the cache stores)."""
-    return header_features(header), rhythm_features(prepared, settings.frequency)
+    """Rhythm and morphology features from one R-peak detection on the prepared signal (the
+    peaks' positions do not depend on the scaling, the morphology's voltages do)."""
+    peaks = r_peaks(detection_lead(prepared), frequency)
+    shape = np.zeros(NUM_MORPHOLOGY, dtype=np.float32)
+    if morphology and millivolts is not None:
+        shape = morphology_features(millivolts, peaks, frequency)
+    return rr_features(peaks, frequency), shape
 
 
 def drop_leads(windows: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
@@ -218,11 +252,20 @@ def drop_leads(windows: np.ndarray, probability: float, rng: np.random.Generator
     return windows
 
 
-def metadata_size(rhythm: bool) -> int:
-    return NUM_HEADER_FEATURES + (NUM_RHYTHM if rhythm else 0)
+def metadata_size(rhythm: bool, morphology: bool = False) -> int:
+    morphology_size = NUM_NETWORK_MORPHOLOGY if morphology else 0
+    return NUM_HEADER_FEATURES + (NUM_RHYTHM if rhythm else 0) + morphology_size
 
 
-def metadata(header_part: np.ndarray, rhythm_part: np.ndarray, rhythm: bool) -> np.ndarray:
-    """The network's metadata input: header features, then rhythm features when enabled."""
+def metadata(
+    header_part: np.ndarray,
+    rhythm_part: np.ndarray,
+    rhythm: bool,
+    morphology_part: np.ndarray | None = None,
+) -> np.ndarray:
+    """The network's metadata input: header features, then rhythm features when enabled, then
+    the morphology features scaled to about unit range when given."""
     parts = [header_part, rhythm_part] if rhythm else [header_part]
+    if morphology_part is not None:
+        parts.append(morphology_inputs(morphology_part))
     return np.concatenate(parts).astype(np.float32)

@@ -30,6 +30,7 @@ from models.core.training import TrainConfig, seed_everything
 from models.core.windows import mean_over_windows, random_window_batches
 from models.ecg.cache import CachedRecord, build_cache
 from models.ecg.decisions import ThresholdTuning, shared_threshold_score, tune_class_thresholds
+from models.ecg.morphology import resolve_morphology
 from models.ecg.networks import build_network
 from models.ecg.prepare import (
     Preprocessing,
@@ -37,10 +38,12 @@ from models.ecg.prepare import (
     header_features,
     metadata,
     metadata_size,
-    prepare,
+    prepare,  # noqa: F401 (re-exported: the task's preparation, as tests and benches call it)
+    prepare_stages,
     record_features,
+    signal_features,
 )
-from models.ecg.rhythm import measured_rate, resolve_rhythm, rhythm_features
+from models.ecg.rhythm import measured_rate, resolve_rhythm
 from models.formats.scoring_tables import EcgScoring, load_ecg_scoring
 from models.formats.wfdb_ecg import (
     LEADS,
@@ -73,6 +76,10 @@ class EcgConfig(Checked):
     lead set. ``loss`` must be a multi-label loss: a record may carry several diagnoses.
     ``rhythm_rules`` keeps one base rhythm per record and names a sinus rhythm by the heart
     rate the R-peak detector measured (``models.ecg.rhythm.resolve_rhythm``).
+    ``morphology_features`` feeds the median-beat measurements (QRS duration, axis, voltages,
+    T waves; ``models.ecg.morphology``) to the network beside the rhythm features, and
+    ``morphology_rules`` lets the measured axis and voltages add or remove left and right axis
+    deviation and low QRS voltages where they clearly meet or contradict their definitions.
     """
 
     network: Network = "resnet-gskip"
@@ -81,6 +88,8 @@ class EcgConfig(Checked):
     window_seconds: PositiveFloat = 10.0
     rhythm_features: bool = True
     rhythm_rules: bool = True
+    morphology_features: bool = False
+    morphology_rules: bool = False
     lead_dropout: Annotated[float, Range(0, 1)] = 0.3
     validation_share: Share = 0.2
     thresholds: ThresholdTuning = field(default_factory=ThresholdTuning)
@@ -97,6 +106,8 @@ CONFIG = EcgConfig
 # section is filled field by field only where the merge of saved and legacy settings is deep.
 LEGACY_SETTINGS: dict[str, Any] = {
     "rhythm_rules": False,
+    "morphology_features": False,
+    "morphology_rules": False,
     "preprocessing": {"bandpass": False, "normalise": "none"},
 }
 
@@ -166,7 +177,7 @@ def cache_records(folder: str | Path, config: EcgConfig, log) -> list[CachedReco
     return build_cache(
         paths,
         settings,
-        lambda signal, header: prepare(signal, header, settings),
+        lambda signal, header: prepare_stages(signal, header, settings),
         lambda prepared, header: record_features(prepared, header, settings),
         log=log,
     )
@@ -194,9 +205,15 @@ def build(config: EcgConfig) -> nn.Module:
     return build_network(
         config.network,
         num_outputs=len(classes(config)),
-        num_metadata=metadata_size(config.rhythm_features),
+        num_metadata=metadata_size(config.rhythm_features, config.morphology_features),
         num_leads=len(LEADS),
     )
+
+
+def record_metadata(record: CachedRecord, config: EcgConfig) -> np.ndarray:
+    """A cached record's metadata input as ``config`` says (morphology only when enabled)."""
+    shape = record.morphology_features if config.morphology_features else None
+    return metadata(record.header_features, record.rhythm_features, config.rhythm_features, shape)
 
 
 def saved_part(network: nn.Module) -> nn.Module:
@@ -228,7 +245,7 @@ def held_out_probabilities(
             record_probabilities(
                 network,
                 record.signal(),
-                metadata(record.header_features, record.rhythm_features, config.rhythm_features),
+                record_metadata(record, config),
                 config,
                 device,
             )
@@ -256,12 +273,7 @@ def fit(
     held = [example.item for example in validation]
     labels = np.stack([label_vector(record.dx, scoring) for record in records])
     held_labels = np.stack([label_vector(record.dx, scoring) for record in held])
-    extras = np.stack(
-        [
-            metadata(record.header_features, record.rhythm_features, config.rhythm_features)
-            for record in records
-        ]
-    )
+    extras = np.stack([record_metadata(record, config) for record in records])
     window = window_length(config)
     run.log(f"{config.network}: {len(scoring.classes)} classes")
 
@@ -320,13 +332,15 @@ def run_record(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Classes, binary labels and probabilities for one record given in millivolts."""
     config = model.config
-    prepared = prepare(signal, header, config.preprocessing)
-    rhythm = (
-        rhythm_features(prepared, config.preprocessing.frequency)
-        if config.rhythm_features or config.rhythm_rules
-        else np.zeros(0, dtype=np.float32)
+    millivolts, prepared = prepare_stages(signal, header, config.preprocessing)
+    shaped = config.morphology_features or config.morphology_rules
+    rhythm, morphology = (
+        signal_features(prepared, millivolts, config.preprocessing.frequency, shaped)
+        if config.rhythm_features or config.rhythm_rules or shaped
+        else (np.zeros(0, dtype=np.float32), None)
     )
-    features = metadata(header_features(header), rhythm, config.rhythm_features)
+    shape = morphology if config.morphology_features else None
+    features = metadata(header_features(header), rhythm, config.rhythm_features, shape)
     model.network.eval()
     probabilities = record_probabilities(model.network, prepared, features, config, model.device)
     thresholds = model.thresholds["classes"]
@@ -334,6 +348,9 @@ def run_record(
     if config.rhythm_rules:
         class_of = scoring_of(config.classes_year).class_of
         labels = resolve_rhythm(labels, probabilities, thresholds, class_of, measured_rate(rhythm))
+    if config.morphology_rules and morphology is not None:
+        class_of = scoring_of(config.classes_year).class_of
+        labels = resolve_morphology(labels, morphology, class_of)
     return classes(config), labels, probabilities
 
 
