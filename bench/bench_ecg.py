@@ -257,6 +257,11 @@ def write_markdown(results: dict, arguments: argparse.Namespace, path: Path) -> 
         "the thresholds; `tuned` uses those per-class thresholds, `0.5` the same "
         "probabilities cut at 0.5. F2 and G2 are the 2020 F-beta and G-beta (beta = 2).",
         "",
+        "Random folds mix every source into training and test alike. How a model does on a "
+        "source it never trained on, the default against each step that changed it (rhythm "
+        "layer, decisions, signal hygiene, ensemble), is the leave-one-source-out table of "
+        "`bench/ecg_sources.md` (`python bench/bench_ecg_sources.py`).",
+        "",
         f"Settings: preprocessing {config.preprocessing}; {config.window_seconds:g}-s crops; "
         f"rhythm features {'on' if config.rhythm_features else 'off'}; batch "
         f"{config.train.batch_size}; learning rate {config.train.learning_rate}; lead dropout "

@@ -1,4 +1,5 @@
-"""Hand-made heart-sound features of the random-forest baseline in ``bench/bench_murmur.py``.
+"""Hand-made heart-sound features of the random-forest baseline in
+``bench/bench_murmur_networks.py``.
 
 Per standard location: log RMS, zero-crossing rate, kurtosis, envelope variability and band
 power shares, then a recorded-or-not flag per location. Only that baseline uses them.
