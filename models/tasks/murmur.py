@@ -8,9 +8,11 @@ the patient's labels, as the asymmetric-loss paper does.
 
 Training draws patients towards the configured class prior (``models.pcg.prior``). The held-out
 patients pick the epoch (the prior-weighted murmur weighted accuracy of threshold-free
-decisions) and then the thresholds, tuned by Bayesian optimisation for the murmur weighted
-accuracy and the outcome cost. The saved network is the one trained without them, so the
-thresholds belong to exactly the network that uses them.
+decisions); their outputs, one row per patient, then decide the decisions
+(``models.pcg.decisions``: outcome stage, thresholds for the prior-weighted scores,
+temperatures). The saved network is the one trained without them, so the decisions belong to
+exactly the network that uses them. Each recording's quality (``models.pcg.quality``) is
+measured on the raw audio and joins the patient's row.
 """
 
 from __future__ import annotations

@@ -70,7 +70,11 @@ class MurmurConfig(Checked):
     outcome_stage: bool = False
     boosting: BoostingConfig = field(default_factory=BoostingConfig)
     keep_auroc: Annotated[float, Range(0.5, 1.0)] = 0.7
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=15, batch_size=32))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=50, batch_size=32, patience=8, schedule="plateau"
+        )
+    )
 
     def check(self) -> None:
         check_band(self.band_hz, self.frequency)
