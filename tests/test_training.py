@@ -389,6 +389,8 @@ def two_process_worker(rank: int, rendezvous: str, results: str) -> None:
         rates = [r["learning_rate"] for r in state.history]
         outcome = {"rates": rates, "stopped": state.stopped, "best_epoch": state.best_epoch}
         (Path(results) / f"rank{rank}.json").write_text(json.dumps(outcome))
+        torch.distributed.barrier()  # leave together, as training_run does: an early teardown
+        # can abort the other process's gloo connection
     finally:
         torch.distributed.destroy_process_group()
 
