@@ -89,6 +89,10 @@ class WindowVerdicts:
         return [tuple(r for r, bad in zip(REASONS, row, strict=True) if bad) for row in flags]
 
 
+# Windows judged at once: a long recording's copies and spectra stay a few MiB, not its size.
+BLOCK_WINDOWS = 32
+
+
 def recording_quality(
     audio: np.ndarray, frequency: float, settings: QualityConfig | None = None
 ) -> float:
@@ -113,13 +117,28 @@ def window_verdicts(
     samples = _samples(audio, frequency)
     size = min(len(samples), max(1, round(settings.window_seconds * frequency)))
     starts = _window_starts(len(samples), size)
-    windows = np.lib.stride_tricks.sliding_window_view(samples, size)[starts]
-    clipped = _clipped(windows, float(np.abs(samples).max()), frequency, settings)
-    loudness = windows.std(axis=1)
+    view = np.lib.stride_tricks.sliding_window_view(samples, size)
+    peak = float(np.abs(samples).max())
+    blocks = [
+        _judged(view[starts[first : first + BLOCK_WINDOWS]], peak, frequency, settings)
+        for first in range(0, len(starts), BLOCK_WINDOWS)
+    ]
+    clipped, loudness, noisy = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
     digital_silence = loudness <= settings.silence_floor
-    noisy = _noisy(windows, frequency, settings) & ~digital_silence
+    noisy &= ~digital_silence
     silent = _silent(loudness, clipped | noisy | digital_silence, settings) | digital_silence
     return WindowVerdicts(starts / frequency, clipped, silent, noisy)
+
+
+def _judged(
+    windows: np.ndarray, peak: float, frequency: float, settings: QualityConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clipped flag, loudness and noisy flag of each of a block of windows."""
+    return (
+        _clipped(windows, peak, frequency, settings),
+        windows.std(axis=1),
+        _noisy(windows, frequency, settings),
+    )
 
 
 def _samples(audio: np.ndarray, frequency: float) -> np.ndarray:
