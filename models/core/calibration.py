@@ -6,9 +6,10 @@ with a loss that re-weights classes or examples (asymmetric, focal, weighted cro
 ranks items well (the AUROC only needs the order) but gives values that are too sharp or too
 flat. Temperature scaling corrects that with one number per head fitted on held-out items:
 ``softmax(log(p) / T)`` keeps every item's order of classes (so its most probable class and
-its AUROC), and only moves the values towards (T > 1) or away from (T < 1) uniform. Decision
-thresholds are tuned afterwards, on the calibrated values, so the decisions still optimise the
-challenge score while the written probabilities become frequencies.
+its AUROC), and only moves the values towards (T > 1) or away from (T < 1) uniform. It does
+not keep the order of items by one class (each item's other classes weigh in), so the murmur
+task tunes its thresholds on the values before it: the decisions still optimise the challenge
+score while the written probabilities become frequencies.
 
 How well probabilities match frequencies is read from reliability bins: equal-width bins of
 confidence on [0, 1], each with its items, their mean confidence and the share that was right.
