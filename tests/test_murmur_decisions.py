@@ -195,3 +195,16 @@ def test_the_pipeline_tunes_on_outputs_of_networks_that_never_saw_the_item(membe
         assert sorted(names) == sorted(example.name for example in examples)
     else:
         assert 0 < len(names) < len(examples)
+
+
+def test_an_argmax_model_still_writes_calibrated_probabilities() -> None:
+    rows, labels = enriched_case(5)
+    validation = [SimpleNamespace(item=SimpleNamespace(labels=tuple(row))) for row in labels]
+    config = replace(murmur.CONFIG(), decision="argmax", threshold_trials=4)
+    run = TrainingRun(torch.device("cpu"), quiet)
+    tuning = murmur.tune(rows, validation, config, run)
+    assert (tuning.thresholds["temperature"] != 1).all()
+    settings = murmur.decision_settings(config)
+    written, decided = decisions.decide_rows(rows, settings, tuning.thresholds, None)
+    assert not np.allclose(written, rows[:, :PROBABILITIES])
+    assert decided[:, :3].argmax(axis=1).tolist() == rows[:, :3].argmax(axis=1).tolist()

@@ -60,7 +60,6 @@ from models.pcg.murmur_net import (
     recording_targets,
 )
 from models.pcg.prior import (
-    DEFAULT_THRESHOLDS,
     cost_sensitive_murmur,
     murmur_objective,
     prior_weights,
@@ -318,10 +317,9 @@ def held_out_outputs(
 def tune(
     outputs: np.ndarray, validation: list[Example], config: MurmurConfig, run: TrainingRun
 ) -> Tuning:
-    """Outcome stage, temperatures and thresholds for the prior-weighted scores
-    (``decision="tuned"``), else the default thresholds."""
-    if config.decision != "tuned":
-        return Tuning(dict(DEFAULT_THRESHOLDS))
+    """Outcome stage, temperatures and thresholds for the prior-weighted scores (tuned for
+    ``decision="argmax"`` too: that rule ignores the thresholds, not the stage or the
+    temperatures)."""
     labels = np.array([example.item.labels for example in validation])
     thresholds, searches, stage = tune_decisions(
         outputs, labels, decision_settings(config), run.log
