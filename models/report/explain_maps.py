@@ -59,17 +59,6 @@ class Explained:
         return described(self.method, self.members)
 
 
-@dataclass(frozen=True)
-class Capture:
-    """Inputs and outputs a forward hook kept from every call of one module."""
-
-    inputs: list[torch.Tensor]
-    outputs: list[torch.Tensor]
-
-    def joined(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.cat(self.inputs), torch.cat(self.outputs)
-
-
 def method_of(network: str) -> str:
     """The method that draws a network's map."""
     return "attention" if network in ATTENTION_NETWORKS else "Grad-CAM"
@@ -78,29 +67,6 @@ def method_of(network: str) -> str:
 def described(method: str, members: int) -> str:
     """The method as figures and messages name it, saying when members' maps were averaged."""
     return method if members == 1 else f"{method} (mean of {members} ensemble members)"
-
-
-def capture(modules: list[nn.Module], run: Callable[[], object]) -> tuple[object, list[Capture]]:
-    """Call ``run`` while recording the first input and the output of every call of each of
-    ``modules``; returns what ``run`` returned and one :class:`Capture` per module."""
-    kept = [Capture([], []) for _ in modules]
-
-    def recorder(capture: Capture) -> Callable:
-        def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            capture.inputs.append(inputs[0].detach())
-            capture.outputs.append(output.detach())
-
-        return hook
-
-    handles = [
-        module.register_forward_hook(recorder(k)) for module, k in zip(modules, kept, strict=True)
-    ]
-    try:
-        result = run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return result, kept
 
 
 def grid_size(rows: int, window_seconds: float) -> tuple[int, int]:
@@ -137,7 +103,7 @@ def head_relevance(
 
 
 def body_attention(
-    body: nn.Module, kept: list[Capture], metadata: torch.Tensor, target: int
+    body: nn.Module, kept: list[gradcam.Capture], metadata: torch.Tensor, target: int
 ) -> np.ndarray:
     """One murmur network's head-weighted attention per window (windows, rows, cells)."""
     features, _ = kept[0].joined()
@@ -155,7 +121,7 @@ def murmur_attention(
     bodies = [member.body for member in gradcam.members(model.network)]
     grid = model.config.network == "cnn-attention"
     modules = [m for b in bodies for m in ([b.pooling, b.features] if grid else [b.pooling])]
-    probabilities, kept = capture(modules, run)
+    probabilities, kept = gradcam.capture(modules, run)
     step = len(modules) // len(bodies)
     metadata = torch.from_numpy(murmur.patient_features(patient)).to(model.device)
     maps = [
@@ -194,7 +160,7 @@ def murmur_maps(
     return Explained(method, len(gradcam.members(model.network)), probabilities, signals)
 
 
-def ecg_attention(network: nn.Module, kept: list[Capture], number: int) -> np.ndarray:
+def ecg_attention(network: nn.Module, kept: list[gradcam.Capture], number: int) -> np.ndarray:
     """Class ``number``'s class-wise attention per window (windows, 1, cells), averaged over
     members (``kept``: each member's captured attention inputs)."""
     with torch.no_grad():
@@ -215,7 +181,7 @@ def ecg_maps(
     run = partial(ecg.run_record, model, header, signal)
     if method == "attention":
         modules = [member.attention for member in gradcam.members(network)]
-        (codes, _, probabilities), kept = capture(modules, run)
+        (codes, _, probabilities), kept = gradcam.capture(modules, run)
     else:
         (codes, _, probabilities), calls = gradcam.recorded_calls(network, run)
     code = code or codes[int(np.argmax(probabilities))]

@@ -17,6 +17,7 @@ where its evidence lies.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -68,20 +69,46 @@ def members(network: nn.Module) -> list[nn.Module]:
     return list(network.members) if isinstance(network, Ensemble) else [network]
 
 
-def recorded_calls(network: nn.Module, run: Callable[[], object]) -> tuple[object, list[Inputs]]:
-    """What ``run`` returns, and the inputs of every call of ``network`` while it ran (one
-    batch of windows per call, in the order inference scored them)."""
-    calls: list[Inputs] = []
+@dataclass(frozen=True)
+class Capture:
+    """Every call's inputs and output that a forward hook kept from one module."""
 
-    def keep(_: nn.Module, inputs: Inputs) -> None:
-        calls.append(tuple(tensor.detach() for tensor in inputs))
+    inputs: list[Inputs]
+    outputs: list[torch.Tensor]
 
-    handle = network.register_forward_pre_hook(keep)
+    def joined(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first input and the output of every call, each joined along the batch."""
+        return torch.cat([call[0] for call in self.inputs]), torch.cat(self.outputs)
+
+
+def capture(modules: list[nn.Module], run: Callable[[], object]) -> tuple[object, list[Capture]]:
+    """Call ``run`` while recording the inputs and the output of every call of each of
+    ``modules``; returns what ``run`` returned and one :class:`Capture` per module."""
+    kept = [Capture([], []) for _ in modules]
+
+    def recorder(capture: Capture) -> Callable:
+        def hook(_: nn.Module, inputs: Inputs, output: torch.Tensor) -> None:
+            capture.inputs.append(tuple(tensor.detach() for tensor in inputs))
+            capture.outputs.append(output.detach())
+
+        return hook
+
+    handles = [
+        module.register_forward_hook(recorder(k)) for module, k in zip(modules, kept, strict=True)
+    ]
     try:
         result = run()
     finally:
-        handle.remove()
-    return result, calls
+        for handle in handles:
+            handle.remove()
+    return result, kept
+
+
+def recorded_calls(network: nn.Module, run: Callable[[], object]) -> tuple[object, list[Inputs]]:
+    """What ``run`` returns, and the inputs of every call of ``network`` while it ran (one
+    batch of windows per call, in the order inference scored them)."""
+    result, (kept,) = capture([network], run)
+    return result, kept.inputs
 
 
 def grad_cam(network: nn.Module, inputs: Inputs, score: Score) -> torch.Tensor:
