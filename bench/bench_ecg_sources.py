@@ -27,13 +27,21 @@ preparation and decide with ``rules``:
   (``preprocessing.normalise="record"``);
 - ``band-pass``: band-pass, millivolts kept (the default preparation);
 - ``morph rules``: ``band-pass``, then the measured axis and QRS voltages add or remove left
-  and right axis deviation and low QRS voltages (``models.ecg.morphology.resolve_morphology``):
-  the default;
+  and right axis deviation and low QRS voltages (``models.ecg.morphology.resolve_morphology``);
+- ``rhythm layer``: ``morph rules`` with the irregularity rules (``models.ecg.rhythm.
+  resolve_irregularity``: a regular RR series removes atrial fibrillation, premature beats and
+  sinus arrhythmia; an irregularly irregular one without repeating P waves names atrial
+  fibrillation): every rule of the default;
 - ``morph features``: the default network also reading the median-beat measurements beside the
   rhythm features (``morphology_features``);
 - ``ensemble``: the default pipeline with ``train.ensemble`` = ``--ensemble`` K: K networks on
   K folds of the training sources, averaged, their thresholds tuned once on every training
-  record's out-of-fold probabilities.
+  record's out-of-fold probabilities, deciding with every rule of the default.
+
+Today's preparation finds the R peaks on three leads and keeps the peaks of the one that
+agrees best with the others (``Preprocessing.detection_leads``); the preparation older models
+keep finds them on lead II. Below the tables, the rhythm measures of every record by its
+labelled rhythm show where the irregularity rules' bounds fall.
 
 The training of the single networks leaves thresholds untuned; each variant tunes its own on
 the validation part with ``models.ecg.decisions.tune_class_thresholds``, as training does.
@@ -62,26 +70,37 @@ sys.path.insert(0, str(ROOT))
 
 from models.core.progress import quiet  # noqa: E402
 from models.core.training import TrainingRun  # noqa: E402
+from models.ecg import rhythm  # noqa: E402
 from models.ecg.decisions import tune_class_thresholds  # noqa: E402
-from models.ecg.morphology import resolve_morphology  # noqa: E402
-from models.ecg.rhythm import measured_rate, resolve_rhythm  # noqa: E402
 from models.formats.wfdb_ecg import load_signal, read_header  # noqa: E402
 from models.scoring.metrics import score_ecg  # noqa: E402
 from models.tasks import ecg, pipeline  # noqa: E402
 from models.tasks.contract import Example, TrainedModel  # noqa: E402
 
-# The networks trained on the preparation of today, each under its cache name.
+# The networks trained on the preparation of today, each under its cache name; the names carry
+# the preparation (R peaks agreed over three leads), so a rerun never scores a network trained
+# on an older one.
+PREPARATION = "-consensus"
 SINGLE_NETWORKS = {
-    "band-pass + scale": "-hygiene",
-    "band-pass": "-bandpass",
-    "morph features": "-morphology-mv",
+    "band-pass + scale": f"-hygiene{PREPARATION}",
+    "band-pass": f"-bandpass{PREPARATION}",
+    "morph features": f"-morphology{PREPARATION}",
 }
 SEPARATE_NETWORKS = (*SINGLE_NETWORKS, "ensemble")
+RULES = ("rhythm_rules", "irregularity_rules", "morphology_rules")
+# Variants that decide from the default (band-pass) network with more rules.
+DEFAULT_NETWORK_VARIANTS = ("morph rules", "rhythm layer")
 SCORES = (("challenge_metric", "Challenge metric"), ("f_measure", "macro F"), ("auroc", "AUROC"))
 
 
 def source_of(example: Example) -> str:
     return ecg.source(Path(example.name))
+
+
+def held_out_features(examples: list[Example], source: str, kind: str) -> np.ndarray:
+    """The ``kind`` features (``rhythm_features``, ``morphology_features``) of ``source``'s
+    records, as the preparation of ``examples`` measured them."""
+    return np.stack([getattr(e.item, kind) for e in split_by_source(examples, source)[1]])
 
 
 def held_out(training: list[Example], config: ecg.EcgConfig) -> list[Example]:
@@ -122,9 +141,9 @@ def fold_predictions(
     examples: list[Example], source: str, config: ecg.EcgConfig, workdir: Path, name: str
 ) -> dict[str, np.ndarray]:
     """Train without ``source`` and keep what every decision variant needs: the validation
-    part's labels and probabilities (to tune on), the held-out source's, and its measured heart
-    rates. Stored in ``workdir`` (a later run with the same epochs reuses it) with the model,
-    for the inference timing (``name``: the kind of network, its file names)."""
+    part's labels and probabilities (to tune on) and the held-out source's. Stored in
+    ``workdir`` (a later run with the same epochs reuses it) with the model, for the inference
+    timing (``name``: the kind of network, its file names)."""
     stored = workdir / f"{source}{name}.npz"
     if stored.is_file():
         return dict(np.load(stored))
@@ -133,13 +152,11 @@ def fold_predictions(
     model, seconds = timed_training(training, untuned, source, workdir / f"model{name}")
     validation_labels, validation = labelled_probabilities(model, held_out(training, config))
     labels, probabilities = labelled_probabilities(model, test)
-    rates = [measured_rate(example.item.rhythm_features) for example in test]
     fold = {
         "validation_labels": validation_labels,
         "validation": validation,
         "labels": labels,
         "probabilities": probabilities,
-        "rates": np.array([np.nan if rate is None else rate for rate in rates]),
         "seconds": np.array(seconds),
     }
     np.savez(stored, **fold)
@@ -152,11 +169,11 @@ def ensemble_predictions(
     """The default pipeline with ``train.ensemble`` members, trained without ``source``: its
     probabilities and out-of-fold thresholds on the held-out source and its training time.
     Stored in ``workdir`` as :func:`fold_predictions` stores its results."""
-    stored = workdir / f"{source}-ensemble{config.train.ensemble}-oof-mv.npz"
+    stored = workdir / f"{source}-ensemble{config.train.ensemble}{PREPARATION}.npz"
     if stored.is_file():
         return dict(np.load(stored))
     training, test = split_by_source(examples, source)
-    model, seconds = timed_training(training, config, source, workdir / "ensemble")
+    model, seconds = timed_training(training, config, source, workdir / f"ensemble{PREPARATION}")
     _, probabilities = labelled_probabilities(model, test)
     fold = {
         "probabilities": probabilities,
@@ -167,16 +184,18 @@ def ensemble_predictions(
     return fold
 
 
-def rhythm_resolved(
-    outputs: np.ndarray, fold: dict[str, np.ndarray], thresholds: np.ndarray
+def decided(
+    config: ecg.EcgConfig,
+    probabilities: np.ndarray,
+    thresholds: np.ndarray,
+    rhythm: np.ndarray,
+    morphology: np.ndarray,
 ) -> np.ndarray:
-    class_of = ecg.scoring_of(2021).class_of
+    """Each record's labels as the task decides them under ``config``'s rules."""
     return np.stack(
         [
-            resolve_rhythm(row, probability, thresholds, class_of, None if np.isnan(rate) else rate)
-            for row, probability, rate in zip(
-                outputs, fold["probabilities"], fold["rates"], strict=True
-            )
+            ecg.decide(config, row, thresholds, features, shape)
+            for row, features, shape in zip(probabilities, rhythm, morphology, strict=True)
         ]
     )
 
@@ -191,32 +210,40 @@ def variant_outputs(fold: dict[str, np.ndarray], config: ecg.EcgConfig) -> dict:
         "shrunk": replace(default, keep_auroc=1.0),
         "kept": default,
     }
+    rate_only = replace(config, irregularity_rules=False, morphology_rules=False)
     outputs = {}
     for variant, tuning in settings.items():
         thresholds, _ = tune_class_thresholds(
             fold["validation_labels"], fold["validation"], scoring, tuning, config.train.seed
         )
         outputs[variant] = fold["probabilities"] >= thresholds
-    outputs["rules"] = rhythm_resolved(outputs["kept"], fold, thresholds)
+    outputs["rules"] = decided(
+        rate_only, fold["probabilities"], thresholds, fold["old rhythm"], fold["morphology"]
+    )
+    tuned = {}
     for name in SINGLE_NETWORKS:
         network = fold[name]
-        thresholds, _ = tune_class_thresholds(
+        tuned[name], _ = tune_class_thresholds(
             network["validation_labels"], network["validation"], scoring, default, config.train.seed
         )
-        above = network["probabilities"] >= thresholds
-        outputs[name] = rhythm_resolved(above, {**fold, **network}, thresholds)
-    class_of = scoring.class_of
-    outputs["morph rules"] = np.stack(
-        [
-            resolve_morphology(row, features, class_of)
-            for row, features in zip(outputs["band-pass"], fold["morphology"], strict=True)
-        ]
-    )
+        outputs[name] = decided(
+            rate_only, network["probabilities"], tuned[name], network["rhythm"], fold["morphology"]
+        )
+    shape_rules = replace(config, irregularity_rules=False)
+    for name, rules in (("morph rules", shape_rules), ("rhythm layer", config)):
+        network = fold["band-pass"]
+        outputs[name] = decided(
+            rules, network["probabilities"], tuned["band-pass"], fold["rhythm"], fold["morphology"]
+        )
     if "ensemble" in fold:
         ensemble = fold["ensemble"]
-        averaged = {**fold, "probabilities": ensemble["probabilities"]}
-        above = ensemble["probabilities"] >= ensemble["thresholds"]
-        outputs["ensemble"] = rhythm_resolved(above, averaged, ensemble["thresholds"])
+        outputs["ensemble"] = decided(
+            config,
+            ensemble["probabilities"],
+            ensemble["thresholds"],
+            fold["rhythm"],
+            fold["morphology"],
+        )
     return outputs
 
 
@@ -226,7 +253,7 @@ def score_variants(
     scoring = ecg.scoring_of(config.classes_year)
     results = {}
     for variant, binary in variant_outputs(fold, config).items():
-        network = "band-pass" if variant == "morph rules" else variant
+        network = "band-pass" if variant in DEFAULT_NETWORK_VARIANTS else variant
         own = fold.get(network, {}) if network in SEPARATE_NETWORKS else {}
         probabilities = own.get("probabilities", fold["probabilities"])
         scores = score_ecg(fold["labels"], binary, probabilities, scoring)
@@ -300,7 +327,55 @@ def comparison(results: dict[str, dict]) -> list[str]:
     return [*lines, ""]
 
 
-def write_markdown(results: dict, costs: dict, seconds: float, arguments) -> None:
+RHYTHM_GROUPS = (
+    ("atrial fibrillation", (rhythm.AF,)),
+    ("atrial flutter", (rhythm.AFL,)),
+    ("premature beats", (rhythm.PAC, rhythm.PVC)),
+    ("sinus arrhythmia", (rhythm.SA,)),
+)
+
+
+def evidence_table(examples: list[Example]) -> list[str]:
+    """The rhythm measures of every record by labelled rhythm (median, 10th-90th percentile),
+    and how many records each irregularity rule would act on: where the bounds fall."""
+    scoring = ecg.scoring_of(2021)
+    labels = np.stack([ecg.label_vector(e.item.dx, scoring) for e in examples]).astype(bool)
+    measured = np.stack([e.item.rhythm_features for e in examples])
+    found = measured[:, rhythm.FOUND] > 0
+    groups = [
+        (name, labels[:, [scoring.class_of(code) for code in codes]].any(axis=1))
+        for name, codes in RHYTHM_GROUPS
+    ]
+    groups.append(("none of these", ~np.any([member for _, member in groups], axis=0)))
+    lines = [
+        "### Rhythm measures by labelled rhythm",
+        "",
+        f"R peaks found on {found.sum()} of {len(examples)} records (today's preparation). "
+        f"Regular: RR range under {rhythm.REGULAR_RANGE:.0%} of the mean RR (the irregular "
+        "rhythms are removed); AF by definition: the rule names atrial fibrillation.",
+        "",
+        "| labelled | records | RR range / mean RR | successive changes > 50 ms | "
+        "P-wave consistency | regular | AF by definition |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, member in groups:
+        rows = measured[member & found]
+        cells = [
+            f"{np.median(rows[:, column]):.2f} ({np.percentile(rows[:, column], 10):.2f}-"
+            f"{np.percentile(rows[:, column], 90):.2f})"
+            for column in (rhythm.RANGE, rhythm.SUCCESSIVE, rhythm.P_WAVES)
+        ]
+        regular = int(np.sum(rows[:, rhythm.RANGE] < rhythm.REGULAR_RANGE))
+        fibrillating = sum(rhythm.fibrillating(row) for row in rows)
+        lines.append(
+            f"| {name} | {len(rows)} | " + " | ".join(cells) + f" | {regular} | {fibrillating} |"
+        )
+    return [*lines, ""]
+
+
+def write_markdown(
+    results: dict, costs: dict, evidence: list[str], seconds: float, arguments
+) -> None:
     records = sum(row["before"]["records"] for row in results.values())
     machine = (
         f"{platform.platform()}, {torch.get_num_threads()} torch threads for training, "
@@ -318,12 +393,13 @@ def write_markdown(results: dict, costs: dict, seconds: float, arguments) -> Non
         "held-out one. The first four variants share each fold's network, trained on the "
         "preparation older models keep, and differ only in decisions (see the script's "
         "docstring): `before` is the default before this benchmark. The others train their "
-        "own networks on today's preparation with the `rules` decisions: `band-pass` (the "
-        "default preparation), `band-pass + scale` (one amplitude scale per record added), "
-        "`morph rules` (the axis and voltage rules added to `band-pass`: the default now), "
-        "`morph features` (the median-beat measurements fed to the network) and `ensemble` "
-        f"(the default pipeline with `--ensemble {arguments.ensemble}`, thresholds tuned out "
-        "of fold). "
+        "own networks on today's preparation (R peaks agreed over three leads) with the `rules` "
+        "decisions: `band-pass` (the default preparation), `band-pass + scale` (one amplitude "
+        "scale per record added), `morph features` (the median-beat measurements fed to the "
+        "network); `morph rules` adds the axis and voltage rules to `band-pass`, `rhythm "
+        "layer` the irregularity rules to those (every rule of the default), and `ensemble` "
+        f"is the default pipeline with `--ensemble {arguments.ensemble}` (thresholds tuned out "
+        "of fold, every rule). "
         "AUROC does not depend on the decisions, so the first four columns agree there.",
         "",
     ]
@@ -335,6 +411,7 @@ def write_markdown(results: dict, costs: dict, seconds: float, arguments) -> Non
         "Inference includes preparation, R-peak detection and the rhythm layer (target: under "
         "50 ms per 10-s record)."
     )
+    lines += ["", *evidence]
     arguments.output.write_text("\n".join(lines) + "\n")
 
 
@@ -372,13 +449,14 @@ def main(argv: list[str] | None = None) -> int:
     results, seconds = {}, {"single": 0.0, "ensemble": 0.0}
     for source in sorted({source_of(example) for example in examples}):
         fold = fold_predictions(examples, source, before, workdir, "")
+        fold["old rhythm"] = held_out_features(examples, source, "rhythm_features")
         for name, settings in networks.items():
             cached = SINGLE_NETWORKS[name]
             items = loaded.get(name, prepared)
             fold[name] = fold_predictions(items, source, settings, workdir, cached)
-        fold["morphology"] = np.stack(
-            [e.item.morphology_features for e in split_by_source(prepared, source)[1]]
-        )
+            fold[name]["rhythm"] = held_out_features(items, source, "rhythm_features")
+        fold["rhythm"] = fold["band-pass"]["rhythm"]
+        fold["morphology"] = held_out_features(prepared, source, "morphology_features")
         seconds["single"] += float(fold["band-pass"]["seconds"])
         if arguments.ensemble > 1:
             fold["ensemble"] = ensemble_predictions(prepared, source, members, workdir)
@@ -388,10 +466,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{name} {scores['challenge_metric']:.3f}" for name, scores in results[source].items()
         )
         print(f"held out {source}: {summary} ({time.perf_counter() - started:.0f} s)", flush=True)
-    costs = {"single": cost(workdir / "model-bandpass", arguments.data, seconds["single"])}
+    single = workdir / f"model{SINGLE_NETWORKS['band-pass']}"
+    costs = {"single": cost(single, arguments.data, seconds["single"])}
     if arguments.ensemble > 1:
-        costs["ensemble"] = cost(workdir / "ensemble", arguments.data, seconds["ensemble"])
-    write_markdown(results, costs, time.perf_counter() - started, arguments)
+        ensemble = workdir / f"ensemble{PREPARATION}"
+        costs["ensemble"] = cost(ensemble, arguments.data, seconds["ensemble"])
+    evidence = evidence_table(prepared)
+    write_markdown(results, costs, evidence, time.perf_counter() - started, arguments)
     print(f"written {arguments.output}")
     return 0
 
@@ -401,7 +482,8 @@ def cost(model_folder: Path, data: Path, seconds: float) -> dict[str, float]:
     the morphology rules included) and the weights' memory."""
     model = pipeline.load(ecg, model_folder, "cpu")
     default = ecg.CONFIG()
-    model = replace(model, config=replace(model.config, morphology_rules=default.morphology_rules))
+    rules = {name: getattr(default, name) for name in RULES}
+    model = replace(model, config=replace(model.config, **rules))
     weights = sum(
         parameter.numel() * parameter.element_size() for parameter in model.network.parameters()
     )

@@ -249,8 +249,8 @@ def test_the_legacy_settings_prepare_exactly_as_before() -> None:
 def test_legacy_settings_name_a_field_of_every_new_step() -> None:
     legacy = ecg.LEGACY_SETTINGS["preprocessing"]
     assert set(legacy) <= {field.name for field in fields(Preprocessing)}
-    assert legacy == {"bandpass": False, "normalise": "none"}
-    assert Preprocessing().bandpass
+    assert legacy == {"bandpass": False, "normalise": "none", "detection_leads": 1}
+    assert Preprocessing().bandpass and Preprocessing().detection_leads > 1
 
 
 def test_an_older_model_folder_prepares_as_before(tmp_path: Path, one_thread: None) -> None:
@@ -260,7 +260,7 @@ def test_an_older_model_folder_prepares_as_before(tmp_path: Path, one_thread: No
     pipeline.save(ecg, model, tmp_path)
     document = json.loads((tmp_path / "model.json").read_text())
     new = ("bandpass", "band_hz", "band_orders", "band_mirror_seconds", "normalise")
-    for name in (*new, "scale_floor_mv"):
+    for name in (*new, "scale_floor_mv", "detection_leads"):
         del document["config"]["preprocessing"][name]  # as a model.json written before them
     del document["config"]["rhythm_rules"]
     (tmp_path / "model.json").write_text(json.dumps(document))

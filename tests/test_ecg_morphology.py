@@ -11,7 +11,7 @@ import pytest
 
 from models.ecg import morphology as mo
 from models.ecg.prepare import Preprocessing, metadata, metadata_size, prepare_stages
-from models.ecg.rhythm import NUM_RHYTHM, detection_lead, r_peaks
+from models.ecg.rhythm import NUM_RHYTHM, consensus_peaks
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.wfdb_ecg import LEADS, EcgHeader, find_records, load_signal, read_header
 from tests.conftest import record_count
@@ -76,7 +76,7 @@ def generated(
 def measure(signal: np.ndarray, record: EcgHeader) -> np.ndarray:
     """The morphology features as the kit measures them: prepared, then R peaks, then beats."""
     millivolts, prepared = prepare_stages(signal, record, SETTINGS)
-    peaks = r_peaks(detection_lead(prepared), SETTINGS.frequency)
+    peaks = consensus_peaks(prepared, SETTINGS.frequency, SETTINGS.detection_leads)
     return mo.morphology_features(millivolts, peaks, SETTINGS.frequency)
 
 

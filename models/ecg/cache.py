@@ -29,8 +29,9 @@ from models.core.folders import atomic_write
 from models.core.progress import Progress, level_of
 from models.formats.wfdb_ecg import load_signal, read_header
 
-# 2: records refused by the signal checks are no longer cached; 3: morphology features stored
-CACHE_VERSION = 3
+# 2: records refused by the signal checks are no longer cached; 3: morphology features stored;
+# 4: the rhythm features end with the P-wave consistency
+CACHE_VERSION = 4
 CACHE_VARIABLE = "CARDIOKIT_CACHE"
 
 

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
-from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt
+from models.core.config import Checked, ConfigError, PositiveFloat, PositiveInt, Range
 from models.core.signal import bandpass, remove_baseline, resample, wavelet_denoise
 from models.ecg.morphology import NUM_MORPHOLOGY, NUM_NETWORK_MORPHOLOGY, morphology_features
 from models.ecg.morphology import network_features as morphology_inputs
-from models.ecg.rhythm import NUM_RHYTHM, detection_lead, r_peaks, rr_features
+from models.ecg.rhythm import (
+    DETECTION_LEADS,
+    NUM_NETWORK_RHYTHM,
+    consensus_peaks,
+    features_of_peaks,
+)
 from models.formats.wfdb_ecg import LEAD_SETS, LEADS, EcgHeader, select_leads
 
 NUM_HEADER_FEATURES = 4
@@ -75,7 +80,12 @@ class Preprocessing(Checked):
     one source out (``bench/ecg_sources.md``), the record scale lowered the mean Challenge
     metric against the band-pass alone, so millivolts stay the default.
 
-    Older saved models prepared without the two new steps (``LEGACY_SETTINGS`` of the ECG task).
+    ``detection_leads`` (3) find the R peaks the rhythm and morphology features are measured
+    from: each runs XQRS and the one that agrees best with the others gives the peaks
+    (``models.ecg.rhythm.consensus_peaks``); 1 is lead II alone (lead I without it).
+
+    Older saved models prepared without the band-pass and the amplitude scaling, and found
+    their R peaks on one lead (``LEGACY_SETTINGS`` of the ECG task).
     """
 
     frequency: PositiveFloat = 250.0
@@ -91,6 +101,7 @@ class Preprocessing(Checked):
     band_mirror_seconds: PositiveFloat = 2.0
     normalise: Literal["none", "record", "lead"] = "none"
     scale_floor_mv: PositiveFloat = 0.1
+    detection_leads: Annotated[int, Range(1, len(DETECTION_LEADS))] = 3
 
     def check(self) -> None:
         import pywt
@@ -225,20 +236,24 @@ def record_features(
     needs the millivolts of the pair (all zero, not measured, without them).
     """
     millivolts, signal = prepared if isinstance(prepared, tuple) else (None, prepared)
-    rhythm, morphology = signal_features(signal, millivolts, settings.frequency)
+    rhythm, morphology = signal_features(signal, millivolts, settings)
     return header_features(header), rhythm, morphology
 
 
 def signal_features(
-    prepared: np.ndarray, millivolts: np.ndarray | None, frequency: float, morphology: bool = True
+    prepared: np.ndarray,
+    millivolts: np.ndarray | None,
+    settings: Preprocessing,
+    morphology: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rhythm and morphology features from one R-peak detection on the prepared signal (the
     peaks' positions do not depend on the scaling, the morphology's voltages do)."""
-    peaks = r_peaks(detection_lead(prepared), frequency)
+    frequency = settings.frequency
+    peaks = consensus_peaks(prepared, frequency, settings.detection_leads)
     shape = np.zeros(NUM_MORPHOLOGY, dtype=np.float32)
     if morphology and millivolts is not None:
         shape = morphology_features(millivolts, peaks, frequency)
-    return rr_features(peaks, frequency), shape
+    return features_of_peaks(prepared, peaks, frequency), shape
 
 
 def drop_leads(windows: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
@@ -256,7 +271,7 @@ def drop_leads(windows: np.ndarray, probability: float, rng: np.random.Generator
 
 def metadata_size(rhythm: bool, morphology: bool = False) -> int:
     morphology_size = NUM_NETWORK_MORPHOLOGY if morphology else 0
-    return NUM_HEADER_FEATURES + (NUM_RHYTHM if rhythm else 0) + morphology_size
+    return NUM_HEADER_FEATURES + (NUM_NETWORK_RHYTHM if rhythm else 0) + morphology_size
 
 
 def metadata(
@@ -265,9 +280,9 @@ def metadata(
     rhythm: bool,
     morphology_part: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The network's metadata input: header features, then rhythm features when enabled, then
-    the morphology features scaled to about unit range when given."""
-    parts = [header_part, rhythm_part] if rhythm else [header_part]
+    """The network's metadata input: header features, then the RR part of the rhythm features
+    when enabled, then the morphology features scaled to about unit range when given."""
+    parts = [header_part, rhythm_part[:NUM_NETWORK_RHYTHM]] if rhythm else [header_part]
     if morphology_part is not None:
         parts.append(morphology_inputs(morphology_part))
     return np.concatenate(parts).astype(np.float32)

@@ -1,8 +1,11 @@
-"""Rhythm features of a record from wfdb's R-peak detector, for the networks' wide branch.
+"""The rhythm layer: R peaks agreed over leads, heart rate, RR irregularity, P-wave evidence,
+and the rhythm classes their clinical definitions decide.
 
 Deep networks see 10-s windows; heart rate and RR-interval irregularity summarise the whole
 record in a few numbers, which is what separates sinus rhythms, bradycardia, tachycardia and
-atrial fibrillation when there are few training records.
+atrial fibrillation when there are few training records. wfdb's XQRS finds the R peaks on each
+of a few leads; the lead whose peaks agree best with the others' gives them, so one lead that
+counts T waves or misses small beats does not set the rate.
 """
 
 from __future__ import annotations
@@ -22,19 +25,32 @@ RHYTHM_FEATURES = (
     "share of successive RR changes over 50 ms",
     "RR range / mean RR",
     "beats found (1) or not (0)",
+    "P-wave consistency",
 )
 NUM_RHYTHM = len(RHYTHM_FEATURES)
-DETECTION_LEADS = ("II", "I")
+# The network reads the RR summary only (what it was built with); the P-wave consistency serves
+# the rules (:func:`resolve_irregularity`).
+NUM_NETWORK_RHYTHM = RHYTHM_FEATURES.index("P-wave consistency")
+CV, SUCCESSIVE, RANGE, FOUND, P_WAVES = range(3, NUM_NETWORK_RHYTHM + 1)
+# Leads in the order they are asked to find R peaks: II and I belong to every 2021 lead set,
+# V5 and V2 see large R waves where the limb leads may not.
+DETECTION_LEADS = ("II", "I", "V5", "V2", "III")
 MIN_PEAKS = 3
+MATCH_MS = 75.0  # two leads' detections of one beat lie within this of each other
+# The atrial window of a beat, relative to its R peak: where the P wave of a PR interval of
+# 120-200 ms lies, short of the Q wave.
+P_WINDOW_MS = (-300.0, -80.0)
+MAX_P_BEATS = 120
 
 
-def detection_lead(signal: np.ndarray) -> np.ndarray:
-    """Lead II, present in every 2021 lead set; lead I when II is absent (all zeros)."""
-    for name in DETECTION_LEADS:
-        lead = signal[LEADS.index(name)]
-        if np.any(lead):
-            return lead
-    return signal[LEADS.index(DETECTION_LEADS[0])]
+def detection_leads(signal: np.ndarray, count: int) -> list[np.ndarray]:
+    """The first ``count`` recorded (not all-zero) leads of :data:`DETECTION_LEADS`; lead II
+    when none is recorded."""
+    # One lead is lead II, else lead I: the detection of the models before the consensus.
+    names = DETECTION_LEADS if count > 1 else DETECTION_LEADS[:2]
+    recorded = [lead for lead in (signal[LEADS.index(name)] for name in names) if np.any(lead)]
+    recorded = recorded[:count]
+    return recorded or [signal[LEADS.index(DETECTION_LEADS[0])]]
 
 
 def r_peaks(lead: np.ndarray, frequency: float) -> np.ndarray:
@@ -45,10 +61,35 @@ def r_peaks(lead: np.ndarray, frequency: float) -> np.ndarray:
     return np.asarray(peaks, dtype=int)
 
 
+def agreement(peaks: np.ndarray, other: np.ndarray, tolerance: float) -> float:
+    """F-measure of ``peaks`` against ``other``: the share of beats both found, within
+    ``tolerance`` samples (1 when both found none)."""
+    if not len(peaks) and not len(other):
+        return 1.0
+    if not len(peaks) or not len(other):
+        return 0.0
+    nearest = np.abs(peaks[:, None] - other[None, :]).min(axis=1)
+    matched = int(np.sum(nearest <= tolerance))
+    return 2.0 * matched / (len(peaks) + len(other))
+
+
+def consensus_peaks(signal: np.ndarray, frequency: float, count: int) -> np.ndarray:
+    """R peaks of the detection lead whose peaks agree best with the other leads' (ties go to
+    the earlier lead of :data:`DETECTION_LEADS`); with ``count`` 1, lead II's (lead I's when II
+    is not recorded)."""
+    found = [r_peaks(lead, frequency) for lead in detection_leads(signal, count)]
+    tolerance = MATCH_MS * frequency / 1000.0
+    support = [
+        sum(agreement(peaks, other, tolerance) for other in found if other is not peaks)
+        for peaks in found
+    ]
+    return found[int(np.argmax(support))]
+
+
 def rr_features(peaks: np.ndarray, frequency: float) -> np.ndarray:
-    """The :data:`RHYTHM_FEATURES` from R-peak positions; zeros when too few beats."""
+    """The RR part of :data:`RHYTHM_FEATURES` from R-peak positions; zeros when too few beats."""
     if len(peaks) < MIN_PEAKS:
-        return np.zeros(NUM_RHYTHM, dtype=np.float32)
+        return np.zeros(NUM_NETWORK_RHYTHM, dtype=np.float32)
     intervals = np.diff(peaks) / frequency
     changes = np.abs(np.diff(intervals))
     mean = intervals.mean()
@@ -66,9 +107,45 @@ def rr_features(peaks: np.ndarray, frequency: float) -> np.ndarray:
     )
 
 
-def rhythm_features(signal: np.ndarray, frequency: float) -> np.ndarray:
-    """Rhythm features of a prepared record (12 kit leads, absent leads zero)."""
-    return rr_features(r_peaks(detection_lead(signal), frequency), frequency)
+def p_wave_consistency(lead: np.ndarray, peaks: np.ndarray, frequency: float) -> float:
+    """How alike the beats' atrial windows are: the median over beats of the correlation of a
+    beat's :data:`P_WINDOW_MS` window with the median window of the other beats (0 with fewer
+    than 4 beats; a long record's beats are thinned to :data:`MAX_P_BEATS` spread through it).
+
+    Sinus P waves repeat beat after beat and correlate closely; the fibrillatory waves of
+    atrial fibrillation do not repeat, and what lies in the window differs from beat to beat.
+    Each beat is compared with the others only: a median that includes the beat leans toward
+    it, which lifts the correlations of a few non-repeating windows. The correlation does not
+    depend on the amplitude scale of the preparation.
+    """
+    start, end = (round(ms * frequency / 1000.0) for ms in P_WINDOW_MS)
+    peaks = peaks[(peaks + start >= 0) & (peaks + end < lead.size)]
+    if len(peaks) < 4:
+        return 0.0
+    if len(peaks) > MAX_P_BEATS:
+        peaks = peaks[np.linspace(0, len(peaks) - 1, MAX_P_BEATS).round().astype(int)]
+    windows = lead[peaks[:, None] + np.arange(start, end)[None, :]].astype(np.float64)
+    windows -= windows.mean(axis=1, keepdims=True)
+    correlations = []
+    for beat, window in enumerate(windows):
+        others = np.median(np.delete(windows, beat, axis=0), axis=0)
+        norms = np.linalg.norm(window) * np.linalg.norm(others)
+        correlations.append(window @ others / max(norms, 1e-12))
+    return float(np.median(correlations))
+
+
+def rhythm_features(signal: np.ndarray, frequency: float, leads: int = 1) -> np.ndarray:
+    """:data:`RHYTHM_FEATURES` of a prepared record (12 kit leads, absent leads zero), the R
+    peaks agreed over ``leads`` detection leads."""
+    return features_of_peaks(signal, consensus_peaks(signal, frequency, leads), frequency)
+
+
+def features_of_peaks(signal: np.ndarray, peaks: np.ndarray, frequency: float) -> np.ndarray:
+    """:data:`RHYTHM_FEATURES` from given R peaks; the P waves are read on lead II (lead I
+    when II is not recorded)."""
+    atrial = detection_leads(signal, 1)[0]
+    consistency = p_wave_consistency(atrial, peaks, frequency)
+    return np.append(rr_features(peaks, frequency), np.float32(consistency)).astype(np.float32)
 
 
 # A record has one base rhythm: sinus rhythm, sinus bradycardia, sinus tachycardia, atrial
@@ -118,4 +195,49 @@ def resolve_rhythm(
 
 def measured_rate(features: np.ndarray) -> float | None:
     """The heart rate in bpm from :data:`RHYTHM_FEATURES`, or ``None`` when no beats were found."""
-    return float(features[0]) * 100.0 if len(features) == NUM_RHYTHM and features[-1] > 0 else None
+    return float(features[0]) * 100.0 if len(features) == NUM_RHYTHM and features[FOUND] else None
+
+
+# Irregular rhythms need an irregular RR series. Sinus arrhythmia is an RR (PP) variation of
+# more than 10 %; a premature beat comes earlier than that, and the intervals of atrial
+# fibrillation vary throughout. An RR range under 10 % of the mean RR contradicts them all.
+PAC, PVC, SA = "284470004", "427172004", "427393009"
+IRREGULAR = (AF, PAC, PVC, SA)
+REGULAR_RANGE = 0.10
+# Atrial fibrillation is irregularly irregular with no P waves: an RR coefficient of variation
+# of 10 % or more with at least half of the successive intervals changing by over 50 ms, and
+# beats whose atrial windows correlate with the others' median under 0.5 (repeating P waves
+# correlate closely; premature beats, which also disturb the window, seldom change most
+# successive intervals). bench/ecg_sources.md lists the measures by rhythm on the shared records.
+AF_MIN_CV, AF_MIN_SUCCESSIVE, AF_MAX_P_CONSISTENCY = 0.10, 0.5, 0.5
+
+
+def fibrillating(features: np.ndarray) -> bool:
+    """Whether :data:`RHYTHM_FEATURES` meet the definition of atrial fibrillation."""
+    irregular = features[CV] >= AF_MIN_CV and features[SUCCESSIVE] >= AF_MIN_SUCCESSIVE
+    return bool(irregular and features[P_WAVES] < AF_MAX_P_CONSISTENCY)
+
+
+def resolve_irregularity(
+    labels: np.ndarray, features: np.ndarray, class_of: Callable[[str], int | None]
+) -> np.ndarray:
+    """``labels`` with the irregular rhythms the RR series contradicts removed, and atrial
+    fibrillation added, in place of a sinus rhythm, where the record meets its definition and
+    no atrial flutter was output (flutter with a varying block is irregular too). Records
+    without measured beats keep ``labels``."""
+    if len(features) != NUM_RHYTHM or not features[FOUND]:
+        return labels
+    indices = [class_of(code) for code in IRREGULAR]
+    resolved = labels.copy()
+    if features[RANGE] < REGULAR_RANGE:
+        resolved[[index for index in indices if index is not None]] = 0
+        return resolved
+    fibrillation, flutter = class_of(AF), class_of(AFL)
+    if fibrillation is None or not fibrillating(features):
+        return resolved
+    if flutter is not None and resolved[flutter]:
+        return resolved
+    sinus = [index for index in map(class_of, SINUS) if index is not None]
+    resolved[sinus] = 0
+    resolved[fibrillation] = 1
+    return resolved

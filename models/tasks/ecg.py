@@ -43,7 +43,7 @@ from models.ecg.prepare import (
     record_features,
     signal_features,
 )
-from models.ecg.rhythm import measured_rate, resolve_rhythm
+from models.ecg.rhythm import measured_rate, resolve_irregularity, resolve_rhythm
 from models.formats.scoring_tables import EcgScoring, load_ecg_scoring
 from models.formats.wfdb_ecg import (
     LEADS,
@@ -75,7 +75,11 @@ class EcgConfig(Checked):
     scoring tables). ``lead_dropout`` is the share of training windows reduced to a smaller
     lead set. ``loss`` must be a multi-label loss: a record may carry several diagnoses.
     ``rhythm_rules`` keeps one base rhythm per record and names a sinus rhythm by the heart
-    rate the R-peak detector measured (``models.ecg.rhythm.resolve_rhythm``).
+    rate the R-peak detector measured (``models.ecg.rhythm.resolve_rhythm``);
+    ``irregularity_rules`` then removes the irregular rhythms (atrial fibrillation, premature
+    beats, sinus arrhythmia) from a record whose RR series is regular, and names atrial
+    fibrillation where the RR series is irregularly irregular and no P wave repeats
+    (``models.ecg.rhythm.resolve_irregularity``).
     ``morphology_features`` feeds the median-beat measurements (QRS duration, axis, voltages,
     T waves; ``models.ecg.morphology``) to the network beside the rhythm features, and
     ``morphology_rules`` lets the measured axis and voltages add or remove left and right axis
@@ -90,6 +94,7 @@ class EcgConfig(Checked):
     window_seconds: PositiveFloat = 10.0
     rhythm_features: bool = True
     rhythm_rules: bool = True
+    irregularity_rules: bool = True
     morphology_features: bool = False
     morphology_rules: bool = True
     lead_dropout: Annotated[float, Range(0, 1)] = 0.3
@@ -108,9 +113,10 @@ CONFIG = EcgConfig
 # section is filled field by field only where the merge of saved and legacy settings is deep.
 LEGACY_SETTINGS: dict[str, Any] = {
     "rhythm_rules": False,
+    "irregularity_rules": False,
     "morphology_features": False,
     "morphology_rules": False,
-    "preprocessing": {"bandpass": False, "normalise": "none"},
+    "preprocessing": {"bandpass": False, "normalise": "none", "detection_leads": 1},
 }
 
 
@@ -337,23 +343,41 @@ def run_record(
     millivolts, prepared = prepare_stages(signal, header, config.preprocessing)
     shaped = config.morphology_features or config.morphology_rules
     rhythm, morphology = (
-        signal_features(prepared, millivolts, config.preprocessing.frequency, shaped)
-        if config.rhythm_features or config.rhythm_rules or shaped
+        signal_features(prepared, millivolts, config.preprocessing, shaped)
+        if config.rhythm_features or rules_need_rhythm(config) or shaped
         else (np.zeros(0, dtype=np.float32), None)
     )
     shape = morphology if config.morphology_features else None
     features = metadata(header_features(header), rhythm, config.rhythm_features, shape)
     model.network.eval()
     probabilities = record_probabilities(model.network, prepared, features, config, model.device)
-    thresholds = model.thresholds["classes"]
-    labels = (probabilities >= thresholds).astype(int)
-    if config.rhythm_rules:
-        class_of = scoring_of(config.classes_year).class_of
-        labels = resolve_rhythm(labels, probabilities, thresholds, class_of, measured_rate(rhythm))
-    if config.morphology_rules and morphology is not None:
-        class_of = scoring_of(config.classes_year).class_of
-        labels = resolve_morphology(labels, morphology, class_of)
+    labels = decide(config, probabilities, model.thresholds["classes"], rhythm, morphology)
     return classes(config), labels, probabilities
+
+
+def rules_need_rhythm(config: EcgConfig) -> bool:
+    return config.rhythm_rules or config.irregularity_rules
+
+
+def decide(
+    config: EcgConfig,
+    probabilities: np.ndarray,
+    thresholds: np.ndarray,
+    rhythm: np.ndarray,
+    morphology: np.ndarray | None,
+) -> np.ndarray:
+    """A record's labels: its probabilities against the thresholds, then the rules the
+    configuration switches on, in order: one base rhythm named by the rate, the irregular
+    rhythms the RR series and P waves decide, the classes the morphology decides."""
+    labels = (probabilities >= thresholds).astype(int)
+    class_of = scoring_of(config.classes_year).class_of
+    if config.rhythm_rules:
+        labels = resolve_rhythm(labels, probabilities, thresholds, class_of, measured_rate(rhythm))
+    if config.irregularity_rules:
+        labels = resolve_irregularity(labels, rhythm, class_of)
+    if config.morphology_rules and morphology is not None:
+        labels = resolve_morphology(labels, morphology, class_of)
+    return labels
 
 
 def run_text(
