@@ -5,10 +5,12 @@ they spread over the recording locations, the worst and mean recording quality, 
 recordings and the demographics. Tuning sees these rows for held-out patients (out of fold for
 an ensemble) and decides, in order:
 
-1. the **outcome stage** (``outcome_stage``): gradient-boosted trees on the whole row give
-   the Abnormal probability in place of the network's outcome head. Its own threshold and
-   calibration are tuned on its out-of-fold probabilities (K folds of the rows), so no
-   patient's stage output is judged by trees that learnt from it;
+1. the **outcome stage** (``outcome_stage``): a second model of the row gives the Abnormal
+   probability in place of the network's outcome head (``outcome_model``): gradient-boosted
+   trees on the whole row, or a logistic regression on the network's Abnormal and Present
+   probabilities (:class:`LogisticStage`). Its own threshold and calibration are tuned on
+   its out-of-fold probabilities (K folds of the rows), so no patient's stage output is
+   judged by a model that learnt from it;
 2. **thresholds**: Present, then *Unknown* (from the network's Unknown probability, or
    ``unknown="quality"``: from how poor the worst location's recording is), then the outcome
    threshold with the least official cost at the prior. A murmur class whose scores rank the
@@ -25,11 +27,13 @@ Inference applies the same steps to one row (:func:`decide_rows`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.special
 
 from models.core.boosting import BoostedTrees, BoostingConfig, fit_boosting
 from models.core.calibration import apply_temperature, fit_temperature
@@ -65,6 +69,15 @@ SUMMARY = (
 )
 WORST_QUALITY = PROBABILITIES + SUMMARY.index("worst quality")
 STAGE_FOLDS = 5
+# The logistic stage's inputs (name: row column) and its saved document's format.
+LOGISTIC_INPUTS = {"Abnormal": MURMURS, "Present": 0}
+LOGISTIC_FORMAT = "logistic-outcome"
+LOGISTIC_VERSION = 1
+# scikit-learn's default strength (C = 1) on standardised inputs: chosen before measuring, not
+# tuned on the shared folds, which are too few to choose it on.
+LOGISTIC_C = 1.0
+# Probabilities are clipped this far from 0 and 1 before their logit, so it stays finite.
+PROBABILITY_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class DecisionSettings:
     unknown: str = "learned"
     calibrate: bool = True
     outcome_stage: bool = False
+    outcome_model: str = "boosted"
     keep_auroc: float = 0.7
     trials: int = 25
     seed: int = 0
@@ -144,10 +158,108 @@ def fit_temperatures(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarra
     )
 
 
+def logistic_inputs(rows: np.ndarray) -> np.ndarray:
+    """The logits of the rows' Abnormal and Present probabilities: on the log-odds scale a
+    logistic model combines them additively, as evidence."""
+    columns = list(LOGISTIC_INPUTS.values())
+    clipped = np.clip(rows[:, columns], PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    return scipy.special.logit(clipped)
+
+
+@dataclass(frozen=True)
+class LogisticStage:
+    """P(Abnormal) = sigmoid(intercept + weights · :func:`logistic_inputs` of the row).
+
+    Three numbers where the trees have up to 200 × 8 leaf values: the held-out rows a stage
+    is fitted on are few, and there the trees learnt their rows rather than the outcome
+    (``bench/murmur.md``). The network's Abnormal probability is the main input; the Present
+    probability adds the murmur, which makes an abnormal outcome more likely and which the
+    outcome head need not have weighed fully.
+    """
+
+    intercept: float
+    weights: np.ndarray
+
+    def probability(self, rows: np.ndarray) -> np.ndarray:
+        """The Abnormal probability of each patient row."""
+        return scipy.special.expit(self.intercept + logistic_inputs(rows) @ self.weights)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": LOGISTIC_FORMAT,
+            "version": LOGISTIC_VERSION,
+            "inputs": list(LOGISTIC_INPUTS),
+            "intercept": self.intercept,
+            "weights": self.weights.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, document: Any) -> LogisticStage:
+        """Rebuild from :meth:`to_json` output; anything else is a ValueError saying what."""
+        keys = {"format", "version", "inputs", "intercept", "weights"}
+        if not isinstance(document, dict) or set(document) != keys:
+            raise ValueError(f"logistic outcome stage: need an object with keys {sorted(keys)}")
+        kind, version = document["format"], document["version"]
+        if kind != LOGISTIC_FORMAT or isinstance(version, bool) or version != LOGISTIC_VERSION:
+            raise ValueError(
+                f"logistic outcome stage: expected format {LOGISTIC_FORMAT!r} version "
+                f"{LOGISTIC_VERSION}, got {kind!r} version {version!r}"
+            )
+        if document["inputs"] != list(LOGISTIC_INPUTS):
+            raise ValueError(f"logistic outcome stage: inputs must be {list(LOGISTIC_INPUTS)}")
+        weights = document["weights"]
+        if not isinstance(weights, list) or len(weights) != len(LOGISTIC_INPUTS):
+            raise ValueError(f"logistic outcome stage: need {len(LOGISTIC_INPUTS)} weights")
+        if not all(finite_number(value) for value in [document["intercept"], *weights]):
+            raise ValueError("logistic outcome stage: intercept and weights must be finite numbers")
+        return cls(float(document["intercept"]), np.array(weights, dtype=np.float64))
+
+
+OutcomeStage = BoostedTrees | LogisticStage
+STAGE_TYPES: dict[str, type[BoostedTrees] | type[LogisticStage]] = {
+    "boosted": BoostedTrees,
+    "logistic": LogisticStage,
+}
+
+
+def finite_number(value: Any) -> bool:
+    """Whether a JSON value is a finite number (``true`` is not one, though Python says so)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and bool(np.isfinite(value))
+
+
+def fit_logistic(rows: np.ndarray, abnormal: np.ndarray, weights: np.ndarray) -> LogisticStage:
+    """L2-regularised logistic regression on standardised inputs (so one penalty suits
+    both), the standardisation then folded into the weights: prediction needs NumPy alone."""
+    from sklearn.linear_model import LogisticRegression
+
+    inputs = logistic_inputs(rows)
+    centre, scale = inputs.mean(axis=0), inputs.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    model = LogisticRegression(C=LOGISTIC_C)
+    model.fit((inputs - centre) / scale, abnormal, sample_weight=weights)
+    slopes = model.coef_[0] / scale
+    return LogisticStage(float(model.intercept_[0] - slopes @ centre), slopes)
+
+
+def fit_stage(
+    rows: np.ndarray, abnormal: np.ndarray, weights: np.ndarray, settings: DecisionSettings
+) -> OutcomeStage:
+    """The ``outcome_model`` fitted on ``rows`` and their 0/1 Abnormal labels."""
+    if settings.outcome_model == "logistic":
+        return fit_logistic(rows, abnormal, weights)
+    return fit_boosting(rows, abnormal, weights, settings.boosting)
+
+
+def stage_from_json(document: Any, settings: DecisionSettings) -> OutcomeStage:
+    """A saved outcome stage, read as the ``outcome_model`` that fitted it."""
+    return STAGE_TYPES[settings.outcome_model].from_json(document)
+
+
 def stage_probabilities(
     rows: np.ndarray, labels: np.ndarray, settings: DecisionSettings
-) -> tuple[BoostedTrees, np.ndarray]:
-    """The outcome stage fitted on every row, and each row's Abnormal probability from trees
+) -> tuple[OutcomeStage, np.ndarray]:
+    """The outcome stage fitted on every row, and each row's Abnormal probability from a stage
     fitted without it (K folds), to tune its threshold and calibration on.
 
     Rows are weighted to the prior, as the network's training draws patients.
@@ -157,9 +269,25 @@ def stage_probabilities(
     held_out = np.zeros(len(rows))
     folds = fold_indices([str(label) for label in abnormal], STAGE_FOLDS, settings.seed)
     for fitting, held in folds:
-        trees = fit_boosting(rows[fitting], abnormal[fitting], weights[fitting], settings.boosting)
-        held_out[held] = trees.probability(rows[held])
-    return fit_boosting(rows, abnormal, weights, settings.boosting), held_out
+        stage = fit_stage(rows[fitting], abnormal[fitting], weights[fitting], settings)
+        held_out[held] = stage.probability(rows[held])
+    return fit_stage(rows, abnormal, weights, settings), held_out
+
+
+def stage_can_fit(labels: np.ndarray) -> bool:
+    """Whether the held-out patients hold :data:`STAGE_FOLDS` of each outcome, as the stage's
+    out-of-fold probabilities need; if not, a warning says so and the network's outcome head
+    decides (the model folder then holds no stage)."""
+    counts = np.bincount(labels[:, 1], minlength=OUTCOMES)
+    if counts.min() >= STAGE_FOLDS:
+        return True
+    print(
+        f"warning: outcome stage not fitted: the held-out patients are {counts[0]} Abnormal and "
+        f"{counts[1]} Normal, and its {STAGE_FOLDS} folds need {STAGE_FOLDS} of each; the "
+        "network's outcome head decides the outcome",
+        file=sys.stderr,
+    )
+    return False
 
 
 def cost_threshold(abnormal: np.ndarray, labels: np.ndarray, prior: PriorConfig) -> TunedThresholds:
@@ -203,12 +331,12 @@ def tune_decisions(
     labels: np.ndarray,
     settings: DecisionSettings,
     log: Callable[[str], None],
-) -> tuple[dict[str, np.ndarray], dict[str, Any], BoostedTrees | None]:
+) -> tuple[dict[str, np.ndarray], dict[str, Any], OutcomeStage | None]:
     """Thresholds (with the temperatures), the searches that found them and the outcome stage,
     from held-out ``rows`` and their (murmur, outcome) class ``labels``."""
     probabilities = rows[:, :PROBABILITIES]
     stage = None
-    if settings.outcome_stage:
+    if settings.outcome_stage and stage_can_fit(labels):
         stage, abnormal = stage_probabilities(rows, labels, settings)
         probabilities = with_outcome(probabilities, abnormal)
     temperatures = fit_temperatures(probabilities, labels) if settings.calibrate else np.ones(2)
@@ -240,7 +368,7 @@ def decide_rows(
     rows: np.ndarray,
     settings: DecisionSettings,
     thresholds: dict[str, np.ndarray],
-    stage: BoostedTrees | None,
+    stage: OutcomeStage | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, one-hot labels) of patients' ``rows``, as :func:`tune_decisions`
     decided: the stage's outcome, the thresholds (or ``argmax``) and the temperatures of the

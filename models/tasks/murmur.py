@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.core.boosting import BoostedTrees
 from models.core.errors import DataError, check_samples
 from models.core.losses import Loss, LossConfig, build_single_label
 from models.core.progress import Progress, level_of
@@ -48,6 +47,7 @@ from models.pcg.decisions import (
     DecisionSettings,
     decide_rows,
     patient_row,
+    stage_from_json,
     tune_decisions,
 )
 from models.pcg.murmur_net import (
@@ -77,6 +77,7 @@ LEGACY_SETTINGS: dict[str, Any] = {
     "unknown": "learned",
     "calibrate": False,
     "outcome_stage": False,
+    "outcome_model": "boosted",
     "keep_auroc": 1.0,
 }
 
@@ -295,15 +296,16 @@ def fit(
 
 def decision_settings(config: MurmurConfig) -> DecisionSettings:
     return DecisionSettings(
-        config.decision,
-        config.unknown,
-        config.calibrate,
-        config.outcome_stage,
-        config.keep_auroc,
-        config.threshold_trials,
-        config.train.seed,
-        config.prior,
-        config.boosting,
+        decision=config.decision,
+        unknown=config.unknown,
+        calibrate=config.calibrate,
+        outcome_stage=config.outcome_stage,
+        outcome_model=config.outcome_model,
+        keep_auroc=config.keep_auroc,
+        trials=config.threshold_trials,
+        seed=config.train.seed,
+        prior=config.prior,
+        boosting=config.boosting,
     )
 
 
@@ -413,12 +415,13 @@ def run_patient(
     config = model.config
     loaded = loaded_patient(patient, recordings, config)
     row = patient_outputs(model.network, loaded, config, model.device)
+    settings = decision_settings(config)
     stage = model.stages.get("outcome")
     probabilities, labels = decide_rows(
         row[None],
-        decision_settings(config),
+        settings,
         model.thresholds,
-        None if stage is None else BoostedTrees.from_json(stage),
+        None if stage is None else stage_from_json(stage, settings),
     )
     return list(CLASSES), labels[0], probabilities[0]
 

@@ -24,6 +24,7 @@ PatientInput = Literal["recordings", "concatenated"]
 Sampling = Literal["prior", "balanced", "none"]
 Decision = Literal["tuned", "argmax"]
 Unknown = Literal["learned", "quality"]
+OutcomeModel = Literal["boosted", "logistic"]
 
 
 @dataclass
@@ -41,9 +42,13 @@ class MurmurConfig(Checked):
     How the decisions are made from the network's outputs (``models.pcg.decisions``):
     ``unknown`` ``learned`` decides Unknown from the network's Unknown probability, ``quality``
     from the worst recording's ``quality`` score; ``calibrate`` fits a temperature per head on
-    the held-out patients; ``outcome_stage`` decides the outcome by gradient-boosted trees
-    (``boosting``) on the patient's outputs and demographics, fitted on held-out outputs (with
-    ``train.ensemble`` K, every training patient's out-of-fold outputs); ``keep_auroc``: a
+    the held-out patients; ``outcome_stage`` decides the outcome by a second model fitted on
+    held-out outputs (with ``train.ensemble`` K, every training patient's out-of-fold
+    outputs), ``outcome_model``: ``boosted`` gradient-boosted trees (``boosting``) on the
+    patient's outputs and demographics, or ``logistic`` regression on the network's Abnormal
+    and Present probabilities (three numbers, for the few held-out patients there are to fit:
+    the default, which lowered the outcome cost of one network with fixed epochs and with
+    early stopping and left the ensemble's even, ``bench/murmur.md``); ``keep_auroc``: a
     murmur class whose held-out score ranks patients at least this well is never switched off
     (1 keeps nothing on).
     """
@@ -67,7 +72,8 @@ class MurmurConfig(Checked):
     unknown: Unknown = "learned"
     quality: QualityConfig = field(default_factory=QualityConfig)
     calibrate: bool = True
-    outcome_stage: bool = False
+    outcome_stage: bool = True
+    outcome_model: OutcomeModel = "logistic"
     boosting: BoostingConfig = field(default_factory=BoostingConfig)
     keep_auroc: Annotated[float, Range(0.5, 1.0)] = 0.7
     train: TrainConfig = field(
