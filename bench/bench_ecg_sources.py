@@ -19,9 +19,9 @@ decisions:
 - ``rules``: ``kept``, then one base rhythm per record, a sinus rhythm named by the measured
   heart rate (``models.ecg.rhythm.resolve_rhythm``).
 
-Those four train on the signal prepared as before the signal hygiene (no band-pass: the
-preparation older models keep). The other columns train their own networks on today's
-preparation and decide with ``rules``:
+Those four train on the preparation older models keep (no band-pass, R peaks on lead II). The
+other columns train their own networks on today's preparation (R peaks agreed over three
+leads, ``Preprocessing.detection_leads``) and decide with ``rules``:
 
 - ``band-pass + scale``: band-pass, then one amplitude scale per record
   (``preprocessing.normalise="record"``);
@@ -38,13 +38,9 @@ preparation and decide with ``rules``:
   K folds of the training sources, averaged, their thresholds tuned once on every training
   record's out-of-fold probabilities, deciding with every rule of the default.
 
-Today's preparation finds the R peaks on three leads and keeps the peaks of the one that
-agrees best with the others (``Preprocessing.detection_leads``); the preparation older models
-keep finds them on lead II. Below the tables, the rhythm measures of every record by its
-labelled rhythm show where the irregularity rules' bounds fall.
-
-The training of the single networks leaves thresholds untuned; each variant tunes its own on
-the validation part with ``models.ecg.decisions.tune_class_thresholds``, as training does.
+The single networks train with thresholds untuned; each variant tunes its own on the
+validation part with ``models.ecg.decisions.tune_class_thresholds``, as training does. A table
+of the rhythm measures by labelled rhythm shows where the irregularity rules' bounds fall.
 
 Also measured, for one network and for the ensemble: training time over all folds, inference
 milliseconds per 10-s record on one thread (rhythm layer included) and the weights' memory.
@@ -72,6 +68,7 @@ from models.core.progress import quiet  # noqa: E402
 from models.core.training import TrainingRun  # noqa: E402
 from models.ecg import rhythm  # noqa: E402
 from models.ecg.decisions import tune_class_thresholds  # noqa: E402
+from models.ecg.rhythm import P_WAVES, RANGE, REGULAR_RANGE, SUCCESSIVE, fibrillating  # noqa: E402
 from models.formats.wfdb_ecg import load_signal, read_header  # noqa: E402
 from models.scoring.metrics import score_ecg  # noqa: E402
 from models.tasks import ecg, pipeline  # noqa: E402
@@ -146,7 +143,7 @@ def fold_predictions(
     timing (``name``: the kind of network, its file names)."""
     stored = workdir / f"{source}{name}.npz"
     if stored.is_file():
-        return dict(np.load(stored))
+        return {**np.load(stored), "reused": True}
     training, test = split_by_source(examples, source)
     untuned = replace(config, thresholds=replace(config.thresholds, tune=False))
     model, seconds = timed_training(training, untuned, source, workdir / f"model{name}")
@@ -160,7 +157,7 @@ def fold_predictions(
         "seconds": np.array(seconds),
     }
     np.savez(stored, **fold)
-    return fold
+    return {**fold, "reused": False}
 
 
 def ensemble_predictions(
@@ -171,7 +168,7 @@ def ensemble_predictions(
     Stored in ``workdir`` as :func:`fold_predictions` stores its results."""
     stored = workdir / f"{source}-ensemble{config.train.ensemble}{PREPARATION}.npz"
     if stored.is_file():
-        return dict(np.load(stored))
+        return {**np.load(stored), "reused": True}
     training, test = split_by_source(examples, source)
     model, seconds = timed_training(training, config, source, workdir / f"ensemble{PREPARATION}")
     _, probabilities = labelled_probabilities(model, test)
@@ -181,7 +178,7 @@ def ensemble_predictions(
         "seconds": np.array(seconds),
     }
     np.savez(stored, **fold)
-    return fold
+    return {**fold, "reused": False}
 
 
 def decided(
@@ -351,7 +348,7 @@ def evidence_table(examples: list[Example]) -> list[str]:
         "### Rhythm measures by labelled rhythm",
         "",
         f"R peaks found on {found.sum()} of {len(examples)} records (today's preparation). "
-        f"Regular: RR range under {rhythm.REGULAR_RANGE:.0%} of the mean RR (the irregular "
+        f"Regular: RR range under {REGULAR_RANGE:.0%} of the mean RR (the irregular "
         "rhythms are removed); AF by definition: the rule names atrial fibrillation.",
         "",
         "| labelled | records | RR range / mean RR | successive changes > 50 ms | "
@@ -360,22 +357,17 @@ def evidence_table(examples: list[Example]) -> list[str]:
     ]
     for name, member in groups:
         rows = measured[member & found]
-        cells = [
-            f"{np.median(rows[:, column]):.2f} ({np.percentile(rows[:, column], 10):.2f}-"
-            f"{np.percentile(rows[:, column], 90):.2f})"
-            for column in (rhythm.RANGE, rhythm.SUCCESSIVE, rhythm.P_WAVES)
-        ]
-        regular = int(np.sum(rows[:, rhythm.RANGE] < rhythm.REGULAR_RANGE))
-        fibrillating = sum(rhythm.fibrillating(row) for row in rows)
-        lines.append(
-            f"| {name} | {len(rows)} | " + " | ".join(cells) + f" | {regular} | {fibrillating} |"
-        )
+        spread = [np.percentile(rows[:, c], (50, 10, 90)) for c in (RANGE, SUCCESSIVE, P_WAVES)]
+        cells = [f"{middle:.2f} ({low:.2f}-{high:.2f})" for middle, low, high in spread]
+        regular, named = np.sum(rows[:, RANGE] < REGULAR_RANGE), sum(map(fibrillating, rows))
+        lines.append(f"| {name} | {len(rows)} | {' | '.join(cells)} | {regular} | {named} |")
     return [*lines, ""]
 
 
 def write_markdown(
-    results: dict, costs: dict, evidence: list[str], seconds: float, arguments
+    results: dict, costs: dict, evidence: list[str], run: tuple[float, int, int], arguments
 ) -> None:
+    """``run``: this run's seconds, the networks it read from the workdir and all networks."""
     records = sum(row["before"]["records"] for row in results.values())
     machine = (
         f"{platform.platform()}, {torch.get_num_threads()} torch threads for training, "
@@ -386,7 +378,9 @@ def write_markdown(
         "",
         f"Generated by `python bench/bench_ecg_sources.py --epochs {arguments.epochs} "
         f"--ensemble {arguments.ensemble}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-        f"{machine}; the run took {seconds / 60:.0f} minutes. Data: the {records} real records "
+        f"{machine}; the run took {run[0] / 60:.0f} minutes, {run[1]} of its {run[2]} fold "
+        "models read from the workdir where an earlier run with the same settings trained them "
+        f"(their training times are in the Cost table). Data: the {records} real records "
         f"of `{arguments.data.name}/` beside the repository.",
         "",
         "Each row trains the default ECG configuration on every other source and scores the "
@@ -446,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     examples = ecg.load_training(arguments.data, before, print)
     prepared = ecg.load_training(arguments.data, config, print)
     loaded = {"band-pass + scale": ecg.load_training(arguments.data, scaled, print)}
-    results, seconds = {}, {"single": 0.0, "ensemble": 0.0}
+    results, seconds, reused = {}, {"single": 0.0, "ensemble": 0.0}, []
     for source in sorted({source_of(example) for example in examples}):
         fold = fold_predictions(examples, source, before, workdir, "")
         fold["old rhythm"] = held_out_features(examples, source, "rhythm_features")
@@ -462,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
             fold["ensemble"] = ensemble_predictions(prepared, source, members, workdir)
             seconds["ensemble"] += float(fold["ensemble"]["seconds"])
         results[source] = score_variants(fold, config)
+        reused += [
+            fold["reused"],
+            *(fold[name]["reused"] for name in SEPARATE_NETWORKS if name in fold),
+        ]
         summary = ", ".join(
             f"{name} {scores['challenge_metric']:.3f}" for name, scores in results[source].items()
         )
@@ -472,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         ensemble = workdir / f"ensemble{PREPARATION}"
         costs["ensemble"] = cost(ensemble, arguments.data, seconds["ensemble"])
     evidence = evidence_table(prepared)
-    write_markdown(results, costs, evidence, time.perf_counter() - started, arguments)
+    run = (time.perf_counter() - started, sum(reused), len(reused))
+    write_markdown(results, costs, evidence, run, arguments)
     print(f"written {arguments.output}")
     return 0
 
