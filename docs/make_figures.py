@@ -33,6 +33,7 @@ MURMUR_FIGURES = {
     "confusion.png": "report_confusion.png",
     "thresholds_1.png": "report_thresholds.png",
     "training.png": "report_training.png",
+    "reliability.png": "report_reliability.png",
     "explanation.png": "explain_murmur.png",
     "scores.md": "report_scores.md",
 }

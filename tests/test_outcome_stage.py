@@ -55,6 +55,27 @@ def test_it_recovers_a_known_logistic_model() -> None:
     np.testing.assert_allclose(stage.weights, [1.5, 1.0], atol=0.06)
 
 
+def test_evidence_read_backwards_is_not_turned_around() -> None:
+    """Labels that run against the network's probabilities: an unbounded fit would weigh them
+    negatively; the stage's weights stay at zero or above, so a higher network Abnormal or
+    Present probability never lowers its Abnormal probability."""
+    rows, labels = known_case(400, seed=5)
+    reversed_abnormal = (labels[:, 1] == 1).astype(int)
+    stage = decisions.fit_logistic(rows, reversed_abnormal, np.ones(len(rows)))
+    assert (stage.weights >= 0).all()
+    assert stage.weights[0] == pytest.approx(0.0, abs=1e-6)
+    ranked = rows[np.argsort(rows[:, 3])]
+    assert (np.diff(stage.probability(ranked)) >= -1e-12).all()
+
+
+def test_without_evidence_the_stage_keeps_the_heads_weights() -> None:
+    """Patients that weigh nothing leave only the penalty, whose centre is the network's own
+    outcome head: weight 1 on its Abnormal logit, 0 on the Present one."""
+    rows, labels = known_case(30, seed=6)
+    stage = decisions.fit_logistic(rows, (labels[:, 1] == 0).astype(int), np.zeros(len(rows)))
+    np.testing.assert_allclose(stage.weights, [1.0, 0.0], atol=1e-6)
+
+
 def test_it_round_trips_through_json_as_plain_numbers() -> None:
     stage = LogisticStage(-0.25, np.array([1.25, 0.5]))
     document = json.loads(json.dumps(stage.to_json()))
@@ -166,13 +187,18 @@ def test_a_saved_model_decides_its_outcome_by_its_logistic_stage(
 def test_too_few_held_out_patients_leave_the_outcome_to_the_head(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Four held-out patients cannot fill five folds: the stage is not fitted, a warning says
-    why, and the outcome is decided from the network's head as without a stage."""
-    rows, labels = known_case(4, seed=4)
-    labels[:, 1] = [0, 1, 0, 1]
+    """24 Abnormal held-out patients are one fewer than the stage needs (10 per input in each
+    of its out-of-fold fits): it is not fitted, a warning says why, and the outcome is decided
+    from the network's head as without a stage; 25 are enough."""
+    assert decisions.STAGE_MIN_PATIENTS == 25
+    rows, labels = known_case(60, seed=4)
+    labels[:, 1] = np.where(np.arange(60) < 24, 0, 1)
     thresholds, _, stage = decisions.tune_decisions(rows, labels, LOGISTIC, quiet)
     assert stage is None
     assert "outcome stage not fitted" in capsys.readouterr().err
     plain = replace(LOGISTIC, outcome_stage=False)
     head, _, _ = decisions.tune_decisions(rows, labels, plain, quiet)
     np.testing.assert_array_equal(thresholds["outcome"], head["outcome"])
+    labels[:, 1] = np.where(np.arange(60) < 25, 0, 1)
+    assert isinstance(decisions.tune_decisions(rows, labels, LOGISTIC, quiet)[2], LogisticStage)
+    assert "not fitted" not in capsys.readouterr().err

@@ -47,8 +47,8 @@ class MurmurConfig(Checked):
     outputs), ``outcome_model``: ``boosted`` gradient-boosted trees (``boosting``) on the
     patient's outputs and demographics, or ``logistic`` regression on the network's Abnormal
     and Present probabilities (three numbers, for the few held-out patients there are to fit:
-    the default, which lowered the outcome cost of one network with fixed epochs and with
-    early stopping and left the ensemble's even, ``bench/murmur.md``); ``keep_auroc``: a
+    the default; with an ensemble's out-of-fold outputs it lowered the outcome cost most,
+    ``bench/murmur.md``), fitted only on enough held-out patients; ``keep_auroc``: a
     murmur class whose held-out score ranks patients at least this well is never switched off
     (1 keeps nothing on).
     """
