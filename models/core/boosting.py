@@ -24,6 +24,7 @@ from models.core.config import (
     PositiveInt,
     Range,
 )
+from models.core.documents import check_format, is_finite_number, is_int
 
 if TYPE_CHECKING:  # scikit-learn is imported only to fit: predicting needs NumPy alone
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -140,18 +141,10 @@ class BoostedTrees:
         if not isinstance(document, dict):
             raise ValueError(f"boosted trees must be a JSON object, got {type(document).__name__}")
         _expect_keys(document, {"format", "version", "baseline", "n_features", "trees"}, "")
-        if (
-            document["format"] != FORMAT
-            or not _is_int(document["version"])
-            or document["version"] != VERSION
-        ):
-            raise ValueError(
-                f"boosted trees: expected format {FORMAT!r} version {VERSION}, got "
-                f"{document['format']!r} version {document['version']!r}"
-            )
+        check_format(document, "boosted trees", FORMAT, VERSION)
         baseline = _finite_number(document["baseline"], "baseline")
         n_features = document["n_features"]
-        if not _is_int(n_features) or n_features < 1:
+        if not is_int(n_features) or n_features < 1:
             raise ValueError(f"boosted trees: n_features must be an int >= 1, got {n_features!r}")
         if not isinstance(document["trees"], list):
             raise ValueError("boosted trees: trees must be a list")
@@ -367,12 +360,8 @@ def _expect_keys(document: dict[str, Any], wanted: set[str], where: str) -> None
         )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _ints(values: list[Any], where: str) -> np.ndarray:
-    if not all(_is_int(value) for value in values):
+    if not all(is_int(value) for value in values):
         raise ValueError(f"boosted trees: {where} must hold integers")
     return np.array(values, dtype=np.int64)
 
@@ -397,7 +386,6 @@ def _thresholds(values: list[Any], where: str) -> np.ndarray:
 
 
 def _finite_number(value: Any, where: str) -> float:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value):
+    if not is_finite_number(value):
         raise ValueError(f"boosted trees: {where} must be a finite number, got {value!r}")
     return float(value)

@@ -38,6 +38,7 @@ import scipy.special
 
 from models.core.boosting import BoostedTrees, BoostingConfig, fit_boosting
 from models.core.calibration import apply_temperature, fit_temperature
+from models.core.documents import check_format, is_finite_number
 from models.core.splits import fold_indices
 from models.core.thresholds import ThresholdSearch, TunedThresholds, keep_ranked_classes
 from models.core.thresholds import tune_thresholds as search_thresholds
@@ -205,18 +206,13 @@ class LogisticStage:
         keys = {"format", "version", "inputs", "intercept", "weights"}
         if not isinstance(document, dict) or set(document) != keys:
             raise ValueError(f"logistic outcome stage: need an object with keys {sorted(keys)}")
-        kind, version = document["format"], document["version"]
-        if kind != LOGISTIC_FORMAT or isinstance(version, bool) or version != LOGISTIC_VERSION:
-            raise ValueError(
-                f"logistic outcome stage: expected format {LOGISTIC_FORMAT!r} version "
-                f"{LOGISTIC_VERSION}, got {kind!r} version {version!r}"
-            )
+        check_format(document, "logistic outcome stage", LOGISTIC_FORMAT, LOGISTIC_VERSION)
         if document["inputs"] != list(LOGISTIC_INPUTS):
             raise ValueError(f"logistic outcome stage: inputs must be {list(LOGISTIC_INPUTS)}")
         weights = document["weights"]
         if not isinstance(weights, list) or len(weights) != len(LOGISTIC_INPUTS):
             raise ValueError(f"logistic outcome stage: need {len(LOGISTIC_INPUTS)} weights")
-        if not all(finite_number(value) for value in [document["intercept"], *weights]):
+        if not all(is_finite_number(value) for value in [document["intercept"], *weights]):
             raise ValueError("logistic outcome stage: intercept and weights must be finite numbers")
         return cls(float(document["intercept"]), np.array(weights, dtype=np.float64))
 
@@ -226,12 +222,6 @@ STAGE_TYPES: dict[str, type[BoostedTrees] | type[LogisticStage]] = {
     "boosted": BoostedTrees,
     "logistic": LogisticStage,
 }
-
-
-def finite_number(value: Any) -> bool:
-    """Whether a JSON value is a finite number (``true`` is not one, though Python says so)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return number and bool(np.isfinite(value))
 
 
 def fit_logistic(rows: np.ndarray, abnormal: np.ndarray, weights: np.ndarray) -> LogisticStage:

@@ -344,7 +344,7 @@ def run_record(
     shaped = config.morphology_features or config.morphology_rules
     rhythm, morphology = (
         signal_features(prepared, millivolts, config.preprocessing, shaped)
-        if config.rhythm_features or rules_need_rhythm(config) or shaped
+        if config.rhythm_features or config.rhythm_rules or config.irregularity_rules or shaped
         else (np.zeros(0, dtype=np.float32), None)
     )
     shape = morphology if config.morphology_features else None
@@ -353,10 +353,6 @@ def run_record(
     probabilities = record_probabilities(model.network, prepared, features, config, model.device)
     labels = decide(config, probabilities, model.thresholds["classes"], rhythm, morphology)
     return classes(config), labels, probabilities
-
-
-def rules_need_rhythm(config: EcgConfig) -> bool:
-    return config.rhythm_rules or config.irregularity_rules
 
 
 def decide(
