@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def murmur_model(murmur_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = tmp_path_factory.mktemp("murmur_model")
-    assert train_model.main([str(murmur_demo), str(model), "--epochs", "2", "-q"]) == 0
+    arguments = [str(murmur_demo), str(model), "--epochs", "2", "--ensemble", "1", "-q"]
+    assert train_model.main(arguments) == 0
     return model
 
 

@@ -35,9 +35,8 @@ def test_cross_validation_writes_out_of_fold_outputs_and_scores(
     murmur_demo: Path, tmp_path: Path
 ) -> None:
     workdir = tmp_path / "cv"
-    code = crossval.main(
-        [str(murmur_demo), str(workdir), "--task", "murmur", "--folds", "3", "--epochs", "1", "-q"]
-    )
+    options = ["--task", "murmur", "--folds", "3", "--epochs", "1", "--ensemble", "1", "-q"]
+    code = crossval.main([str(murmur_demo), str(workdir), *options])
     assert code == 0
     patients = sorted(path.stem for path in murmur_demo.glob("*.txt"))
     assert sorted(path.stem for path in (workdir / "outputs").glob("*.csv")) == patients

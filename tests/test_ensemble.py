@@ -13,10 +13,11 @@ import run_model
 import train_model
 from models.core import storage
 from models.core.ensemble import Ensemble
+from models.core.errors import DataError
 from models.formats.outputs import read_outputs
 from models.formats.wfdb_ecg import load_signal, read_header
-from models.tasks import ecg, pipeline
-from models.tasks.contract import TrainedModel
+from models.tasks import ecg, murmur, pipeline
+from models.tasks.contract import Example, TrainedModel
 
 
 class Scaled(nn.Module):
@@ -67,3 +68,15 @@ def test_an_ensemble_folder_loads_and_averages_its_members(
     assert np.asarray(read_outputs(outputs / f"{path.stem}.csv")[3], float) == pytest.approx(
         probabilities, abs=1e-6
     )
+
+
+def test_too_few_items_for_the_default_murmur_ensemble_are_refused_with_the_way_out() -> None:
+    config = murmur.CONFIG()
+    members = config.train.ensemble
+    assert members > 1, "the murmur default trains an ensemble"
+    examples = [Example(f"p{i}", ("Absent",), None) for i in range(2 * members - 1)]
+    with pytest.raises(DataError, match=r"^data: 9 items cannot make the 5 folds .*--ensemble 1"):
+        pipeline.member_splits(examples, config, "data")
+    enough = [*examples, Example("last", ("Absent",), None)]
+    held = [held for _, held in pipeline.member_splits(enough, config, "data")]
+    assert len(held) == members and all(len(part) == 2 for part in held)

@@ -150,14 +150,17 @@ def test_the_tuned_stage_decides_from_the_present_probability_the_head_missed() 
     np.testing.assert_array_equal(read.probability(rows), stage.probability(rows))
 
 
-def test_the_configuration_checks_the_choice_and_old_models_keep_the_trees() -> None:
+def test_the_configuration_checks_the_choice_and_old_models_keep_their_settings() -> None:
     with pytest.raises(ConfigError, match="outcome_model 'linear'"):
         MurmurConfig(outcome_model="linear")
     saved = to_dict(MurmurConfig(outcome_stage=True))
     del saved["outcome_model"]  # as a model saved before the choice existed
+    del saved["train"]["ensemble"]  # and before fold ensembles: one network
     older = from_dict(MurmurConfig, with_legacy(murmur.LEGACY_SETTINGS, saved))
-    assert older.outcome_model == "boosted"
+    assert older.outcome_model == "boosted" and older.train.ensemble == 1
     assert murmur.decision_settings(older).outcome_model == "boosted"
+    current = from_dict(MurmurConfig, with_legacy(murmur.LEGACY_SETTINGS, to_dict(MurmurConfig())))
+    assert (current.outcome_model, current.train.ensemble) == ("logistic", 5)
 
 
 def test_a_saved_model_decides_its_outcome_by_its_logistic_stage(

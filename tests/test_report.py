@@ -31,9 +31,10 @@ pytestmark = pytest.mark.slow
 
 
 def tiny_murmur_config(network: str = "cnn-attention") -> murmur.MurmurConfig:
-    """A cnn-attention small enough to train in seconds, with a short threshold search."""
+    """A cnn-attention small enough to train in seconds (one network, one epoch), with a short
+    threshold search."""
     config = murmur.MurmurConfig(network=network, widths=(8, 8, 16, 16), threshold_trials=4)
-    config.train.epochs = 1
+    config.train.epochs, config.train.ensemble = 1, 1
     return config
 
 

@@ -27,9 +27,12 @@ def test_two_process_training_writes_one_model_that_scores(
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("model saved to") == 1  # only the main process logs and saves
-    assert result.stdout.count("epoch 2/2") == 1
     metadata = storage.read_metadata(model)
-    assert [record["epoch"] for record in metadata["history"]] == [1, 2]
+    members = metadata["config"]["train"]["ensemble"]
+    assert members == 5 and len(metadata["members"]) == members  # the default ensemble
+    assert result.stdout.count("epoch 2/2") == members  # each member's last epoch, logged once
+    for record in metadata["members"]:
+        assert [entry["epoch"] for entry in record["history"]] == [1, 2]
     assert sorted(path.name for path in model.iterdir()) == ["model.json", metadata["weights_file"]]
 
     outputs = tmp_path / "outputs"

@@ -79,6 +79,7 @@ LEGACY_SETTINGS: dict[str, Any] = {
     "outcome_stage": False,
     "outcome_model": "boosted",
     "keep_auroc": 1.0,
+    "train": {"ensemble": 1},
 }
 
 

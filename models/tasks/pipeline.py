@@ -120,7 +120,11 @@ def member_splits(
     if count == 1:
         return [hold_out(strata, config.validation_share, config.train.seed, source)]
     if len(examples) < 2 * count:
-        raise DataError(source, f"{len(examples)} items cannot make {count} folds of 2 or more")
+        raise DataError(
+            source,
+            f"{len(examples)} items cannot make the {count} folds of 2 or more that an ensemble "
+            f"of {count} trains on (--ensemble 1 trains one network)",
+        )
     return fold_indices(["|".join(items) for items in strata], count, config.train.seed)
 
 
