@@ -28,10 +28,13 @@ leads, ``Preprocessing.detection_leads``) and decide with ``rules``:
 - ``band-pass``: band-pass, millivolts kept (the default preparation);
 - ``morph rules``: ``band-pass``, then the measured axis and QRS voltages add or remove left
   and right axis deviation and low QRS voltages (``models.ecg.morphology.resolve_morphology``);
-- ``rhythm layer``: ``morph rules`` with the irregularity rules (``models.ecg.rhythm.
+- ``irregular rules``: ``morph rules`` with the irregularity rules (``models.ecg.rhythm.
   resolve_irregularity``: a regular RR series removes atrial fibrillation, premature beats and
   sinus arrhythmia; an irregularly irregular one without repeating P waves names atrial
-  fibrillation): every rule of the default;
+  fibrillation);
+- ``rhythm layer``: ``irregular rules`` with the premature-beat rule (``models.ecg.rhythm.
+  resolve_premature``: no beat 10 % early removes premature beats, a beat 20 % early in a sinus
+  rhythm names one by its QRS): every rule of the default;
 - ``morph features``: the default network also reading the median-beat measurements beside the
   rhythm features (``morphology_features``);
 - ``ensemble``: the default pipeline with ``train.ensemble`` = ``--ensemble`` K: K networks on
@@ -40,7 +43,7 @@ leads, ``Preprocessing.detection_leads``) and decide with ``rules``:
 
 The single networks train with thresholds untuned; each variant tunes its own on the
 validation part with ``models.ecg.decisions.tune_class_thresholds``, as training does. A table
-of the rhythm measures by labelled rhythm shows where the irregularity rules' bounds fall.
+of the rhythm measures by labelled rhythm shows where the rhythm rules' bounds fall.
 
 Also measured, for one network and for the ensemble: training time over all folds, inference
 milliseconds per 10-s record on one thread (rhythm layer included) and the weights' memory.
@@ -64,11 +67,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ecg_evidence import evidence_table, sinus_label_table  # noqa: E402
+
 from models.core.progress import quiet  # noqa: E402
 from models.core.training import TrainingRun  # noqa: E402
-from models.ecg import rhythm  # noqa: E402
 from models.ecg.decisions import tune_class_thresholds  # noqa: E402
-from models.ecg.rhythm import P_WAVES, RANGE, REGULAR_RANGE, SUCCESSIVE, fibrillating  # noqa: E402
 from models.formats.wfdb_ecg import load_signal, read_header  # noqa: E402
 from models.scoring.metrics import score_ecg  # noqa: E402
 from models.tasks import ecg, pipeline  # noqa: E402
@@ -84,9 +87,9 @@ SINGLE_NETWORKS = {
     "morph features": f"-morphology{PREPARATION}",
 }
 SEPARATE_NETWORKS = (*SINGLE_NETWORKS, "ensemble")
-RULES = ("rhythm_rules", "irregularity_rules", "morphology_rules")
+RULES = ("rhythm_rules", "irregularity_rules", "premature_rules", "morphology_rules")
 # Variants that decide from the default (band-pass) network with more rules.
-DEFAULT_NETWORK_VARIANTS = ("morph rules", "rhythm layer")
+DEFAULT_NETWORK_VARIANTS = ("morph rules", "irregular rules", "rhythm layer")
 SCORES = (("challenge_metric", "Challenge metric"), ("f_measure", "macro F"), ("auroc", "AUROC"))
 
 
@@ -207,7 +210,9 @@ def variant_outputs(fold: dict[str, np.ndarray], config: ecg.EcgConfig) -> dict:
         "shrunk": replace(default, keep_auroc=1.0),
         "kept": default,
     }
-    rate_only = replace(config, irregularity_rules=False, morphology_rules=False)
+    rate_only = replace(
+        config, irregularity_rules=False, premature_rules=False, morphology_rules=False
+    )
     outputs = {}
     for variant, tuning in settings.items():
         thresholds, _ = tune_class_thresholds(
@@ -226,8 +231,13 @@ def variant_outputs(fold: dict[str, np.ndarray], config: ecg.EcgConfig) -> dict:
         outputs[name] = decided(
             rate_only, network["probabilities"], tuned[name], network["rhythm"], fold["morphology"]
         )
-    shape_rules = replace(config, irregularity_rules=False)
-    for name, rules in (("morph rules", shape_rules), ("rhythm layer", config)):
+    shape_rules = replace(config, irregularity_rules=False, premature_rules=False)
+    layers = (
+        ("morph rules", shape_rules),
+        ("irregular rules", replace(config, premature_rules=False)),
+        ("rhythm layer", config),
+    )
+    for name, rules in layers:
         network = fold["band-pass"]
         outputs[name] = decided(
             rules, network["probabilities"], tuned["band-pass"], fold["rhythm"], fold["morphology"]
@@ -324,46 +334,6 @@ def comparison(results: dict[str, dict]) -> list[str]:
     return [*lines, ""]
 
 
-RHYTHM_GROUPS = (
-    ("atrial fibrillation", (rhythm.AF,)),
-    ("atrial flutter", (rhythm.AFL,)),
-    ("premature beats", (rhythm.PAC, rhythm.PVC)),
-    ("sinus arrhythmia", (rhythm.SA,)),
-)
-
-
-def evidence_table(examples: list[Example]) -> list[str]:
-    """The rhythm measures of every record by labelled rhythm (median, 10th-90th percentile),
-    and how many records each irregularity rule would act on: where the bounds fall."""
-    scoring = ecg.scoring_of(2021)
-    labels = np.stack([ecg.label_vector(e.item.dx, scoring) for e in examples]).astype(bool)
-    measured = np.stack([e.item.rhythm_features for e in examples])
-    found = measured[:, rhythm.FOUND] > 0
-    groups = [
-        (name, labels[:, [scoring.class_of(code) for code in codes]].any(axis=1))
-        for name, codes in RHYTHM_GROUPS
-    ]
-    groups.append(("none of these", ~np.any([member for _, member in groups], axis=0)))
-    lines = [
-        "### Rhythm measures by labelled rhythm",
-        "",
-        f"R peaks found on {found.sum()} of {len(examples)} records (today's preparation). "
-        f"Regular: RR range under {REGULAR_RANGE:.0%} of the mean RR (the irregular "
-        "rhythms are removed); AF by definition: the rule names atrial fibrillation.",
-        "",
-        "| labelled | records | RR range / mean RR | successive changes > 50 ms | "
-        "P-wave consistency | regular | AF by definition |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, member in groups:
-        rows = measured[member & found]
-        spread = [np.percentile(rows[:, c], (50, 10, 90)) for c in (RANGE, SUCCESSIVE, P_WAVES)]
-        cells = [f"{middle:.2f} ({low:.2f}-{high:.2f})" for middle, low, high in spread]
-        regular, named = np.sum(rows[:, RANGE] < REGULAR_RANGE), sum(map(fibrillating, rows))
-        lines.append(f"| {name} | {len(rows)} | {' | '.join(cells)} | {regular} | {named} |")
-    return [*lines, ""]
-
-
 def write_markdown(
     results: dict, costs: dict, evidence: list[str], run: tuple[float, int, int], arguments
 ) -> None:
@@ -390,8 +360,9 @@ def write_markdown(
         "own networks on today's preparation (R peaks agreed over three leads) with the `rules` "
         "decisions: `band-pass` (the default preparation), `band-pass + scale` (one amplitude "
         "scale per record added), `morph features` (the median-beat measurements fed to the "
-        "network); `morph rules` adds the axis and voltage rules to `band-pass`, `rhythm "
-        "layer` the irregularity rules to those (every rule of the default), and `ensemble` "
+        "network); `morph rules` adds the axis and voltage rules to `band-pass`, `irregular "
+        "rules` the irregularity rules to those, `rhythm layer` the premature-beat rule (every "
+        "rule of the default), and `ensemble` "
         f"is the default pipeline with `--ensemble {arguments.ensemble}` (thresholds tuned out "
         "of fold, every rule). "
         "AUROC does not depend on the decisions, so the first four columns agree there.",
@@ -469,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.ensemble > 1:
         ensemble = workdir / f"ensemble{PREPARATION}"
         costs["ensemble"] = cost(ensemble, arguments.data, seconds["ensemble"])
-    evidence = evidence_table(prepared)
+    evidence = evidence_table(prepared) + sinus_label_table(prepared)
     run = (time.perf_counter() - started, sum(reused), len(reused))
     write_markdown(results, costs, evidence, run, arguments)
     print(f"written {arguments.output}")

@@ -1,6 +1,6 @@
 """The rhythm layer on generated records of known rhythm: R peaks agreed over leads, the P-wave
-consistency, and the irregular rhythms (atrial fibrillation, premature beats, sinus
-arrhythmia) the RR series and P waves decide."""
+consistency, the irregular rhythms (atrial fibrillation, premature beats, sinus arrhythmia)
+the RR series and P waves decide, and the premature beats the earliest beat decides."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ FREQUENCY = 250.0
 SECONDS = 10.0
 # An irregularly irregular series of RR intervals (s), as in atrial fibrillation.
 IRREGULAR = np.array([0.62, 1.05, 0.71, 0.93, 0.55, 1.12, 0.80, 0.66, 0.98, 0.58])
+# One beat 35 % early and its compensatory pause; cycled, beats 3, 11, 19, ... come early.
+PREMATURE = np.array([0.8, 0.8, 0.8, 0.52, 1.08, 0.8, 0.8, 0.8])
+EARLY = tuple(range(3, 60, len(PREMATURE)))
 
 
 def wave(time: np.ndarray, centre: float, width: float, height: float) -> np.ndarray:
@@ -30,17 +33,23 @@ def record(
     seed: int = 0,
     leads: tuple[str, ...] = ("I", "II", "V5"),
     seconds: float = SECONDS,
+    wide: tuple[int, ...] = (),
 ) -> np.ndarray:
     """A 12-lead record in millivolts of beats ``intervals`` seconds apart (cycled): narrow R,
     T wave, and a P wave 160 ms before each R, or, without ``p_waves``, fibrillatory waves
-    (noise band-limited to 4-9 Hz, about 0.1 mV) in the baseline; only ``leads`` recorded, the
-    rest zero."""
+    (noise band-limited to 4-9 Hz, about 0.1 mV) in the baseline; the beats numbered in
+    ``wide`` are ventricular instead (a wide, deep complex, an opposite T wave, no P wave);
+    only ``leads`` recorded, the rest zero."""
     rng = np.random.default_rng(seed)
     time = np.arange(int(seconds * FREQUENCY)) / FREQUENCY
     count = int(seconds / intervals.min()) + 2
     peaks = 0.4 + np.cumsum(np.resize(intervals, count)) - intervals[0]
     lead = np.zeros_like(time)
-    for peak in peaks[peaks < seconds]:
+    for number, peak in enumerate(peaks[peaks < seconds]):
+        if number in wide:
+            lead += wave(time, peak, 0.012, 0.6) + wave(time, peak + 0.05, 0.035, -1.0)
+            lead += wave(time, peak + 0.3, 0.06, -0.3)
+            continue
         lead += wave(time, peak, 0.012, 1.2) + wave(time, peak + 0.28, 0.05, 0.25)
         if p_waves:
             lead += wave(time, peak - 0.16, 0.025, 0.15)
@@ -151,18 +160,66 @@ def test_the_network_reads_the_rr_part_only() -> None:
     assert np.array_equal(inputs[4:], measured[: rh.NUM_NETWORK_RHYTHM])
 
 
-def test_the_task_names_fibrillation_and_older_models_do_not() -> None:
+@pytest.mark.parametrize(
+    ("rule", "intervals", "p_waves", "wide", "named"),
+    [
+        ("irregularity_rules", IRREGULAR, False, (), rh.AF),
+        ("premature_rules", PREMATURE, True, EARLY, rh.PVC),
+    ],
+)
+def test_the_task_applies_each_rhythm_rule_and_older_models_do_not(
+    rule: str, intervals: np.ndarray, p_waves: bool, wide: tuple[int, ...], named: str
+) -> None:
+    """The network outputs sinus rhythm only; the rule names the rhythm the record shows."""
     config = ecg.CONFIG()
     scoring = ecg.scoring_of(config.classes_year)
     probabilities = np.zeros(len(scoring.classes))
     probabilities[scoring.class_of(rh.NSR)] = 0.9
     thresholds = np.full(len(scoring.classes), 0.5)
-    measured = features(record(IRREGULAR, p_waves=False, seconds=30.0))
-    labels = ecg.decide(config, probabilities, thresholds, measured, None)
-    assert on(labels, scoring, rh.AF) and not on(labels, scoring, rh.NSR)
+    measured = features(record(intervals, p_waves=p_waves, seconds=30.0, wide=wide))
+    assert on(ecg.decide(config, probabilities, thresholds, measured, None), scoring, named)
     saved = to_dict(config)
-    del saved["irregularity_rules"]
+    del saved[rule]
     older = from_dict(ecg.CONFIG, {**ecg.LEGACY_SETTINGS, **saved})
-    assert not older.irregularity_rules
+    assert not getattr(older, rule)
     labels = ecg.decide(older, probabilities, thresholds, measured, None)
-    assert on(labels, scoring, rh.NSR) and not on(labels, scoring, rh.AF)
+    assert on(labels, scoring, rh.NSR) and not on(labels, scoring, named)
+
+
+def test_the_earliest_beat_is_measured_early_and_by_its_qrs() -> None:
+    conducted = features(record(PREMATURE))
+    assert conducted[rh.SHORTEST] == pytest.approx(0.52 / 0.8, abs=0.03)
+    assert conducted[rh.EARLY_QRS] > 0.9
+    ventricular = features(record(PREMATURE, wide=EARLY))
+    assert ventricular[rh.SHORTEST] == pytest.approx(0.52 / 0.8, abs=0.03)
+    assert ventricular[rh.EARLY_QRS] < rh.ABERRANT_QRS
+    regular = features(record(np.array([0.8])))
+    assert regular[rh.SHORTEST] == pytest.approx(1.0, abs=0.03) and regular[rh.EARLY_QRS] > 0.9
+
+
+def test_an_early_beat_in_a_sinus_rhythm_names_its_premature_beat(scoring) -> None:
+    conducted, ventricular = features(record(PREMATURE)), features(record(PREMATURE, wide=EARLY))
+    resolved = rh.resolve_premature(output(scoring, rh.NSR), conducted, scoring.class_of)
+    assert on(resolved, scoring, rh.PAC) and not on(resolved, scoring, rh.PVC)
+    resolved = rh.resolve_premature(output(scoring, rh.SB), ventricular, scoring.class_of)
+    assert on(resolved, scoring, rh.PVC) and not on(resolved, scoring, rh.PAC)
+    # The network's own premature beat stays; no sinus rhythm, nothing named.
+    for labels in (output(scoring, rh.NSR, rh.PVC), output(scoring, rh.AF)):
+        assert np.array_equal(rh.resolve_premature(labels, conducted, scoring.class_of), labels)
+
+
+def test_no_early_beat_removes_premature_beats_and_a_slightly_early_one_decides_nothing(
+    scoring,
+) -> None:
+    """A gradual variation whose shortest interval lies 6 % under the median (sinus
+    arrhythmia) contradicts a premature beat; one 15 % under it neither names nor removes."""
+    gradual = features(record(np.array([0.8, 0.82, 0.85, 0.82, 0.8, 0.78, 0.76, 0.78])))
+    assert rh.ON_TIME_RATIO <= gradual[rh.SHORTEST] < 1.0
+    labels = output(scoring, rh.NSR, rh.PAC, rh.PVC, rh.SA)
+    resolved = rh.resolve_premature(labels, gradual, scoring.class_of)
+    assert not on(resolved, scoring, rh.PAC) and not on(resolved, scoring, rh.PVC)
+    assert on(resolved, scoring, rh.SA) and on(resolved, scoring, rh.NSR)
+    slightly = features(record(np.array([0.8, 0.8, 0.8, 0.68, 0.92, 0.8, 0.8, 0.8])))
+    assert rh.PREMATURE_RATIO <= slightly[rh.SHORTEST] < rh.ON_TIME_RATIO
+    for labels in (output(scoring, rh.NSR), output(scoring, rh.NSR, rh.PAC)):
+        assert np.array_equal(rh.resolve_premature(labels, slightly, scoring.class_of), labels)

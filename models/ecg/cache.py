@@ -30,8 +30,8 @@ from models.core.progress import Progress, level_of
 from models.formats.wfdb_ecg import load_signal, read_header
 
 # 2: records refused by the signal checks are no longer cached; 3: morphology features stored;
-# 4: the rhythm features end with the P-wave consistency
-CACHE_VERSION = 4
+# 4: the rhythm features end with the P-wave consistency; 5: and with the earliest beat
+CACHE_VERSION = 5
 CACHE_VARIABLE = "CARDIOKIT_CACHE"
 
 

@@ -43,7 +43,12 @@ from models.ecg.prepare import (
     record_features,
     signal_features,
 )
-from models.ecg.rhythm import measured_rate, resolve_irregularity, resolve_rhythm
+from models.ecg.rhythm import (
+    measured_rate,
+    resolve_irregularity,
+    resolve_premature,
+    resolve_rhythm,
+)
 from models.formats.scoring_tables import EcgScoring, load_ecg_scoring
 from models.formats.wfdb_ecg import (
     LEADS,
@@ -79,7 +84,9 @@ class EcgConfig(Checked):
     ``irregularity_rules`` then removes the irregular rhythms (atrial fibrillation, premature
     beats, sinus arrhythmia) from a record whose RR series is regular, and names atrial
     fibrillation where the RR series is irregularly irregular and no P wave repeats
-    (``models.ecg.rhythm.resolve_irregularity``).
+    (``models.ecg.rhythm.resolve_irregularity``); ``premature_rules`` removes premature beats
+    where no beat comes early and names one, atrial or ventricular by the early beat's QRS,
+    where a beat comes early in a sinus rhythm (``models.ecg.rhythm.resolve_premature``).
     ``morphology_features`` feeds the median-beat measurements (QRS duration, axis, voltages,
     T waves; ``models.ecg.morphology``) to the network beside the rhythm features, and
     ``morphology_rules`` lets the measured axis and voltages add or remove left and right axis
@@ -95,6 +102,7 @@ class EcgConfig(Checked):
     rhythm_features: bool = True
     rhythm_rules: bool = True
     irregularity_rules: bool = True
+    premature_rules: bool = True
     morphology_features: bool = False
     morphology_rules: bool = True
     lead_dropout: Annotated[float, Range(0, 1)] = 0.3
@@ -114,6 +122,7 @@ CONFIG = EcgConfig
 LEGACY_SETTINGS: dict[str, Any] = {
     "rhythm_rules": False,
     "irregularity_rules": False,
+    "premature_rules": False,
     "morphology_features": False,
     "morphology_rules": False,
     "preprocessing": {"bandpass": False, "normalise": "none", "detection_leads": 1},
@@ -335,6 +344,12 @@ def tune(
     return Tuning({"classes": thresholds}, searches)
 
 
+def measures_rhythm(config: EcgConfig) -> bool:
+    """Whether the network or a rule reads the rhythm features."""
+    rules = config.rhythm_rules or config.irregularity_rules or config.premature_rules
+    return config.rhythm_features or rules
+
+
 def run_record(
     model: TrainedModel, header: EcgHeader, signal: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -344,7 +359,7 @@ def run_record(
     shaped = config.morphology_features or config.morphology_rules
     rhythm, morphology = (
         signal_features(prepared, millivolts, config.preprocessing, shaped)
-        if config.rhythm_features or config.rhythm_rules or config.irregularity_rules or shaped
+        if measures_rhythm(config) or shaped
         else (np.zeros(0, dtype=np.float32), None)
     )
     shape = morphology if config.morphology_features else None
@@ -364,13 +379,16 @@ def decide(
 ) -> np.ndarray:
     """A record's labels: its probabilities against the thresholds, then the rules the
     configuration switches on, in order: one base rhythm named by the rate, the irregular
-    rhythms the RR series and P waves decide, the classes the morphology decides."""
+    rhythms the RR series and P waves decide, the premature beats the earliest beat decides,
+    the classes the morphology decides."""
     labels = (probabilities >= thresholds).astype(int)
     class_of = scoring_of(config.classes_year).class_of
     if config.rhythm_rules:
         labels = resolve_rhythm(labels, probabilities, thresholds, class_of, measured_rate(rhythm))
     if config.irregularity_rules:
         labels = resolve_irregularity(labels, rhythm, class_of)
+    if config.premature_rules:
+        labels = resolve_premature(labels, rhythm, class_of)
     if config.morphology_rules and morphology is not None:
         labels = resolve_morphology(labels, morphology, class_of)
     return labels
