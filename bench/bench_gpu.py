@@ -4,9 +4,10 @@
                               [--note TEXT] [--output bench/gpu.md]
 
 Generates a murmur and an ECG training folder and a test folder of each (``models.synthetic``).
-On every device, each task's own ``train`` runs its default configuration for ``--epochs``
-epochs; the training loop of every epoch but the first is timed (the first pays for start-up:
-kernel selection, allocator warm-up), without the per-epoch validation and threshold tuning.
+On every device, each task's own ``train`` runs its default configuration, one network (the
+murmur default's five members train one after another at its rate), for ``--epochs`` epochs;
+the training loop of every epoch but the first is timed (the first pays for start-up: kernel
+selection, allocator warm-up), without the per-epoch validation and threshold tuning.
 Inference is ``models.tasks.pipeline.run_folder`` on the test folder, ``PASSES`` times, the
 first untimed. Each rate is that of the fastest timed epoch or pass, the one least slowed by
 other work on the machine. The device is
@@ -225,7 +226,8 @@ def measure(task: Task, folders: Path, device: torch.device, epochs: int) -> Res
         gpu = nvidia_smi_id(device.index or 0)
         sampler = Sampler(gpu) if gpu else None
     config = task.module.CONFIG()
-    config = replace(config, train=replace(config.train, epochs=epochs))
+    # One network: an ensemble's members train one after another at that network's rate.
+    config = replace(config, train=replace(config.train, epochs=epochs, ensemble=1))
     model = folders / f"model-{task.name}-{device.type}"
     with timing(task, device, sampler) as timed:
         pipeline.train(task.module, folders / f"{task.name}-train", model, config, 0, str(device))
@@ -288,9 +290,10 @@ def write_markdown(
         f"Data: generated folders (`models.synthetic`), murmur {arguments.patients} training "
         f"and {arguments.patients // 2} test patients, ECG {arguments.records} training and "
         f"{arguments.records // 2} test records. Training: each task's default configuration "
-        f"through its own `train` for {arguments.epochs} epochs; the rate is that of the "
-        "fastest epoch after the first (start-up), its training loop only, without validation "
-        "and threshold tuning. Murmur training counts 4-s windows, ECG training 10-s crops. "
+        f"(one network) through its own `train` for {arguments.epochs} epochs; the rate is "
+        "that of the fastest epoch after the first (start-up), its training loop only, without "
+        "validation and threshold tuning. Murmur training counts 4-s windows, ECG training "
+        "10-s crops. "
         "Inference: `models.tasks.pipeline.run_folder` on the test folder (loading, preparation, "
         f"outputs written), the fastest of {PASSES - 1} passes after an untimed one. Load average "
         f"(1 min) at the start and the end of the run: {load[0]:.1f} and {load[1]:.1f}.",

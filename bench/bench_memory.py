@@ -5,10 +5,11 @@
 Every task scores a recording as the mean of its network outputs over half-overlapping windows,
 computed ``WINDOW_BATCH`` windows at a time (``models/core/windows.py``), so the network's share
 of memory should not grow with the recording. Each (task, length) runs in a fresh process that
-builds the task's default network (untrained: memory does not depend on the weights), generates
-a synthetic recording of that length and scores it once through the task's own per-item function
-(``murmur.run_patient``, ``ecg.run_record``, ``pcg2016.run_recording``). The process reports its
-peak resident memory (``ru_maxrss``) before scoring (baseline) and after (peak).
+builds the task's default network (the murmur task's an ensemble; untrained: memory does not
+depend on the weights), generates a synthetic recording of that length and scores it once
+through the task's own per-item function (``murmur.run_patient``, ``ecg.run_record``,
+``pcg2016.run_recording``). The process reports its peak resident memory (``ru_maxrss``) before
+scoring (baseline) and after (peak).
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ def synthetic(rows: int, samples: int, frequency: float, scale: float) -> Any:
 
 
 def trained_model(task: str) -> Any:
-    """The task's default network, untrained, wrapped as a model on the CPU with 0.5 thresholds."""
+    """The task's default network (the ensemble of its default members), untrained, wrapped as
+    a model on the CPU with 0.5 thresholds."""
     import numpy as np
     import torch
 
-    from models.tasks import ecg, murmur, pcg2016
+    from models.tasks import ecg, murmur, pcg2016, pipeline
     from models.tasks.contract import TrainedModel
 
     module = {"murmur": murmur, "ecg": ecg, "pcg2016": pcg2016}[task]
@@ -83,7 +85,7 @@ def trained_model(task: str) -> Any:
         thresholds = {"classes": np.full(len(ecg.classes(config)), 0.5)}
     else:
         thresholds = {"abnormal": np.array([0.5])}
-    network = module.build(config).eval()
+    network = pipeline.build_network(module, config).eval()
     return TrainedModel(module.TASK, config, network, torch.device("cpu"), thresholds)
 
 
@@ -364,7 +366,8 @@ def write_table(
         f"{context['load_end']:.2f} at end; the whole run took {context['total_seconds']:.0f} s.",
         "",
         "Each measurement is a fresh process that builds the task's network with its default "
-        "configuration (untrained: memory does not depend on the weights), generates a "
+        "configuration (the murmur task's: an ensemble of 5 networks; untrained: memory does "
+        "not depend on the weights), generates a "
         "synthetic recording (a pulse train with noise, filled a minute at a time; murmur "
         "4 kHz audio of a one-recording patient, ECG 12 leads at 500 Hz in millivolts, 2016 "
         "heart sounds at 2 kHz) and scores it once through the task's per-item function "
