@@ -69,6 +69,9 @@ REGULARISED = {
     ),
 }
 LOGISTIC = {"outcome_stage": True, "outcome_model": "logistic"}
+# Unknown decided before Present (``unknown_first``), as a rule that calls a patient Unknown
+# when the worst recording is too poor to judge would be applied.
+FIRST = {"unknown_first": True}
 VARIANTS = (
     Variant(
         "today: learned Unknown, head outcome, uncalibrated",
@@ -100,6 +103,17 @@ VARIANTS = (
         "ensemble, early stopping + logistic outcome stage: the default",
         "ensemble-stopping",
         LOGISTIC,
+    ),
+    Variant(
+        "the default with quality Unknown",
+        "ensemble-stopping",
+        {**LOGISTIC, "unknown": "quality"},
+    ),
+    Variant("the default, Unknown judged first", "ensemble-stopping", {**FIRST, **LOGISTIC}),
+    Variant(
+        "the default, quality Unknown judged first",
+        "ensemble-stopping",
+        {**FIRST, **LOGISTIC, "unknown": "quality"},
     ),
 )
 SCORES = (
@@ -325,6 +339,9 @@ The network comparison (which network and loss) is `bench/murmur_networks.md`.
   (`STAGE_MIN_PATIENTS`, ten per input in each out-of-fold fit): the ensembles' out-of-fold
   rows of every training patient do, a single network's 20 % hold-out (about 32 patients)
   does not, and there the network's outcome head decides.
+- The thresholds judge Present first, then Unknown (a patient above both is Present); "Unknown
+  judged first" (`unknown_first`) reverses that, as CUED's rule called a patient Unknown
+  when the worst recording was too poor to judge, whatever the murmur score.
 
 Models:
 

@@ -110,6 +110,28 @@ def test_a_well_ranked_unknown_is_never_switched_off() -> None:
     assert unknown.sum() == 1 and labels[unknown, 0].tolist() == [1]
 
 
+def test_unknown_first_judges_unknown_before_present() -> None:
+    # Present and Unknown both above their thresholds, each alone, neither.
+    scores = np.array([[0.8, 0.6, 0.1], [0.8, 0.1, 0.1], [0.1, 0.6, 0.3], [0.1, 0.1, 0.8]])
+    thresholds = np.array([0.5, 0.5])
+    assert threshold_murmur(scores, thresholds).tolist() == [0, 0, 1, 2]
+    assert threshold_murmur(scores, thresholds, unknown_first=True).tolist() == [1, 0, 1, 2]
+    # The task passes the setting to its decisions; the default judges Present first.
+    assert not murmur.decision_settings(murmur.MurmurConfig()).unknown_first
+    assert murmur.decision_settings(murmur.MurmurConfig(unknown_first=True)).unknown_first
+    # Tuned and applied in the same order: Unknown patients with a suspicious Present score
+    # are reached only when Unknown is judged first.
+    unknown, present, absent = [0.6, 0.35, 0.05], [0.5, 0.1, 0.4], [0.1, 0.1, 0.8]
+    rows = rows_of(np.array([[*p, 0.5, 0.5] for p in [unknown] * 4 + [present] * 4 + [absent] * 4]))
+    labels = np.array([[1, 0]] * 4 + [[0, 0]] * 4 + [[2, 1]] * 4)
+    own = PriorConfig(murmur=(4.0, 4.0, 4.0), outcome=(8.0, 4.0))
+    for first, reached in ((False, 0), (True, 4)):
+        settings = DecisionSettings(trials=25, calibrate=False, unknown_first=first, prior=own)
+        thresholds, _, stage = decisions.tune_decisions(rows, labels, settings, quiet)
+        _, decided = decisions.decide_rows(rows, settings, thresholds, stage)
+        assert decided[:4, 1].sum() == reached
+
+
 def test_calibration_is_fitted_and_applied_per_head() -> None:
     rows, labels = enriched_case(2)
     settings = DecisionSettings(trials=4, prior=PriorConfig())

@@ -93,6 +93,7 @@ class DecisionSettings:
 
     decision: str = "tuned"
     unknown: str = "learned"
+    unknown_first: bool = False
     calibrate: bool = True
     outcome_stage: bool = False
     outcome_model: str = "boosted"
@@ -335,7 +336,10 @@ def murmur_thresholds(
     class left switched off that its score ranks well (the classes so kept)."""
     objective = murmur_objective(labels, settings.prior)
     search = ThresholdSearch(trials=settings.trials, seed=settings.seed)
-    tuned = search_thresholds(lambda t: objective(threshold_murmur(scores, t)), (0.5, 0.5), search)
+    first = settings.unknown_first
+    tuned = search_thresholds(
+        lambda t: objective(threshold_murmur(scores, t, first)), (0.5, 0.5), search
+    )
     truth = one_hot(labels[:, 0], MURMURS)[:, :2]
     population = np.asarray(settings.prior.murmur, dtype=float)
     shares = population[:2] / population.sum()
@@ -404,7 +408,7 @@ def decide_rows(
         outcome = np.argmax(probabilities[:, MURMURS:], axis=1)
     else:
         scores = murmur_scores(probabilities, rows, settings.unknown)
-        murmur = threshold_murmur(scores, thresholds["murmur"])
+        murmur = threshold_murmur(scores, thresholds["murmur"], settings.unknown_first)
         outcome = threshold_outcome(probabilities, thresholds["outcome"])
     labels = np.concatenate([one_hot(murmur, MURMURS), one_hot(outcome, OUTCOMES)], axis=1)
     return written, labels.astype(int)

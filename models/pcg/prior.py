@@ -102,10 +102,15 @@ def cost_sensitive_murmur(probabilities: np.ndarray) -> np.ndarray:
     return np.argmax(probabilities[:, :MURMURS] * MURMUR_WEIGHTS, axis=1)
 
 
-def threshold_murmur(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Present if P ≥ t₀, else Unknown if U ≥ t₁, else Absent (class indices)."""
+def threshold_murmur(
+    probabilities: np.ndarray, thresholds: np.ndarray, unknown_first: bool = False
+) -> np.ndarray:
+    """Present if P ≥ t₀, else Unknown if U ≥ t₁, else Absent (class indices); with
+    ``unknown_first``, Unknown if U ≥ t₁, else Present if P ≥ t₀, else Absent."""
     present = probabilities[:, 0] >= thresholds[0]
     unknown = probabilities[:, 1] >= thresholds[1]
+    if unknown_first:
+        return np.where(unknown, 1, np.where(present, 0, 2))
     return np.where(present, 0, np.where(unknown, 1, 2))
 
 

@@ -299,6 +299,7 @@ def decision_settings(config: MurmurConfig) -> DecisionSettings:
     return DecisionSettings(
         decision=config.decision,
         unknown=config.unknown,
+        unknown_first=config.unknown_first,
         calibrate=config.calibrate,
         outcome_stage=config.outcome_stage,
         outcome_model=config.outcome_model,

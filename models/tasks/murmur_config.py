@@ -41,7 +41,10 @@ class MurmurConfig(Checked):
 
     How the decisions are made from the network's outputs (``models.pcg.decisions``):
     ``unknown`` ``learned`` decides Unknown from the network's Unknown probability, ``quality``
-    from the worst recording's ``quality`` score; ``calibrate`` fits a temperature per head on
+    from the worst recording's ``quality`` score; ``unknown_first`` decides Unknown before
+    Present (a patient whose murmur cannot be judged is not called Present; at the prior it
+    reaches more Unknown patients for less weighted accuracy, ``bench/murmur.md``, so it is
+    off); ``calibrate`` fits a temperature per head on
     the held-out patients; ``outcome_stage`` decides the outcome by a second model fitted on
     held-out outputs (with ``train.ensemble`` K, every training patient's out-of-fold
     outputs), ``outcome_model``: ``boosted`` gradient-boosted trees (``boosting``) on the
@@ -75,6 +78,7 @@ class MurmurConfig(Checked):
     decision: Decision = "tuned"
     threshold_trials: PositiveInt = 25
     unknown: Unknown = "learned"
+    unknown_first: bool = False
     quality: QualityConfig = field(default_factory=QualityConfig)
     calibrate: bool = True
     outcome_stage: bool = True
