@@ -228,9 +228,20 @@ def resolve_rhythm(
     return resolved
 
 
+def beats_measured(features: np.ndarray) -> bool:
+    """Whether ``features`` are a whole :data:`RHYTHM_FEATURES` vector with beats found: the
+    rules decide nothing from a record without beats or from features of another length."""
+    return len(features) == NUM_RHYTHM and bool(features[FOUND])
+
+
+def scored(class_of: Callable[[str], int | None], codes: tuple[str, ...]) -> list[int]:
+    """The class indices of ``codes`` in a scoring table (codes it does not score left out)."""
+    return [index for index in map(class_of, codes) if index is not None]
+
+
 def measured_rate(features: np.ndarray) -> float | None:
     """The heart rate in bpm from :data:`RHYTHM_FEATURES`, or ``None`` when no beats were found."""
-    return float(features[0]) * 100.0 if len(features) == NUM_RHYTHM and features[FOUND] else None
+    return float(features[0]) * 100.0 if beats_measured(features) else None
 
 
 # Irregular rhythms need an irregular RR series. Sinus arrhythmia is an RR (PP) variation of
@@ -260,20 +271,18 @@ def resolve_irregularity(
     fibrillation added, in place of a sinus rhythm, where the record meets its definition and
     no atrial flutter was output (flutter with a varying block is irregular too). Records
     without measured beats keep ``labels``."""
-    if len(features) != NUM_RHYTHM or not features[FOUND]:
+    if not beats_measured(features):
         return labels
-    indices = [class_of(code) for code in IRREGULAR]
     resolved = labels.copy()
     if features[RANGE] < REGULAR_RANGE:
-        resolved[[index for index in indices if index is not None]] = 0
+        resolved[scored(class_of, IRREGULAR)] = 0
         return resolved
     fibrillation, flutter = class_of(AF), class_of(AFL)
     if fibrillation is None or not fibrillating(features):
         return resolved
     if flutter is not None and resolved[flutter]:
         return resolved
-    sinus = [index for index in map(class_of, SINUS) if index is not None]
-    resolved[sinus] = 0
+    resolved[scored(class_of, SINUS)] = 0
     resolved[fibrillation] = 1
     return resolved
 
@@ -294,16 +303,16 @@ def resolve_premature(
     comes early in a sinus rhythm and none was output: ventricular when the early beat's QRS
     differs from the others', atrial otherwise. Records without measured beats keep
     ``labels``."""
-    if len(features) != NUM_RHYTHM or not features[FOUND]:
+    if not beats_measured(features):
         return labels
-    premature = [index for index in map(class_of, (PAC, PVC)) if index is not None]
+    premature = scored(class_of, (PAC, PVC))
     resolved = labels.copy()
     if features[SHORTEST] >= ON_TIME_RATIO:
         resolved[premature] = 0
         return resolved
-    sinus = [index for index in map(class_of, SINUS) if index is not None]
     kind = class_of(PVC if features[EARLY_QRS] < ABERRANT_QRS else PAC)
     early = features[SHORTEST] < PREMATURE_RATIO
-    if early and kind is not None and resolved[sinus].any() and not resolved[premature].any():
+    sinus = resolved[scored(class_of, SINUS)].any()
+    if early and kind is not None and sinus and not resolved[premature].any():
         resolved[kind] = 1
     return resolved

@@ -27,6 +27,7 @@ Inference applies the same steps to one row (:func:`decide_rows`).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,13 +72,15 @@ SUMMARY = (
 )
 WORST_QUALITY = PROBABILITIES + SUMMARY.index("worst quality")
 STAGE_FOLDS = 5
+# The logistic stage's inputs (name: row column) and its saved document's format.
+LOGISTIC_INPUTS = {"Abnormal": MURMURS, "Present": 0}
 # A stage is fitted only on enough held-out patients: each of its out-of-fold fits should see
 # ten patients of the rarer outcome per input of the logistic stage (the usual events-per-
 # variable rule of thumb for logistic regression), so 20 in four folds' rows, 25 in all.
 EVENTS_PER_INPUT = 10
-STAGE_MIN_PATIENTS = -(-EVENTS_PER_INPUT * 2 * STAGE_FOLDS // (STAGE_FOLDS - 1))
-# The logistic stage's inputs (name: row column) and its saved document's format.
-LOGISTIC_INPUTS = {"Abnormal": MURMURS, "Present": 0}
+STAGE_MIN_PATIENTS = math.ceil(
+    EVENTS_PER_INPUT * len(LOGISTIC_INPUTS) * STAGE_FOLDS / (STAGE_FOLDS - 1)
+)
 LOGISTIC_FORMAT = "logistic-outcome"
 LOGISTIC_VERSION = 1
 # The default strength of scikit-learn's logistic regression (C = 1) on standardised inputs:
