@@ -34,7 +34,10 @@ leads, ``Preprocessing.detection_leads``) and decide with ``rules``:
   fibrillation);
 - ``rhythm layer``: ``irregular rules`` with the premature-beat rule (``models.ecg.rhythm.
   resolve_premature``: no beat 10 % early removes premature beats, a beat 20 % early in a sinus
-  rhythm names one by its QRS): every rule of the default;
+  rhythm names one by its QRS);
+- ``bradycardia band``: ``rhythm layer`` naming sinus rhythm and sinus bradycardia both at a
+  measured 50-60 bpm, where the two definitions of bradycardia disagree (``EcgConfig.
+  bradycardia_band``): every rule of the default;
 - ``morph features``: the default network also reading the median-beat measurements beside the
   rhythm features (``morphology_features``);
 - ``ensemble``: the default pipeline with ``train.ensemble`` = ``--ensemble`` K: K networks on
@@ -87,9 +90,15 @@ SINGLE_NETWORKS = {
     "morph features": f"-morphology{PREPARATION}",
 }
 SEPARATE_NETWORKS = (*SINGLE_NETWORKS, "ensemble")
-RULES = ("rhythm_rules", "irregularity_rules", "premature_rules", "morphology_rules")
+RULES = (
+    "rhythm_rules",
+    "bradycardia_band",
+    "irregularity_rules",
+    "premature_rules",
+    "morphology_rules",
+)
 # Variants that decide from the default (band-pass) network with more rules.
-DEFAULT_NETWORK_VARIANTS = ("morph rules", "irregular rules", "rhythm layer")
+DEFAULT_NETWORK_VARIANTS = ("morph rules", "irregular rules", "rhythm layer", "bradycardia band")
 SCORES = (("challenge_metric", "Challenge metric"), ("f_measure", "macro F"), ("auroc", "AUROC"))
 
 
@@ -210,8 +219,10 @@ def variant_outputs(fold: dict[str, np.ndarray], config: ecg.EcgConfig) -> dict:
         "shrunk": replace(default, keep_auroc=1.0),
         "kept": default,
     }
+    # The rules one at a time, the band of the two bradycardia definitions last.
+    stepwise = replace(config, bradycardia_band=False)
     rate_only = replace(
-        config, irregularity_rules=False, premature_rules=False, morphology_rules=False
+        stepwise, irregularity_rules=False, premature_rules=False, morphology_rules=False
     )
     outputs = {}
     for variant, tuning in settings.items():
@@ -231,11 +242,12 @@ def variant_outputs(fold: dict[str, np.ndarray], config: ecg.EcgConfig) -> dict:
         outputs[name] = decided(
             rate_only, network["probabilities"], tuned[name], network["rhythm"], fold["morphology"]
         )
-    shape_rules = replace(config, irregularity_rules=False, premature_rules=False)
+    shape_rules = replace(stepwise, irregularity_rules=False, premature_rules=False)
     layers = (
         ("morph rules", shape_rules),
-        ("irregular rules", replace(config, premature_rules=False)),
-        ("rhythm layer", config),
+        ("irregular rules", replace(stepwise, premature_rules=False)),
+        ("rhythm layer", stepwise),
+        ("bradycardia band", config),
     )
     for name, rules in layers:
         network = fold["band-pass"]
@@ -361,8 +373,9 @@ def write_markdown(
         "decisions: `band-pass` (the default preparation), `band-pass + scale` (one amplitude "
         "scale per record added), `morph features` (the median-beat measurements fed to the "
         "network); `morph rules` adds the axis and voltage rules to `band-pass`, `irregular "
-        "rules` the irregularity rules to those, `rhythm layer` the premature-beat rule (every "
-        "rule of the default), and `ensemble` "
+        "rules` the irregularity rules to those, `rhythm layer` the premature-beat rule, "
+        "`bradycardia band` names sinus rhythm and bradycardia both at 50-60 bpm (every rule "
+        "of the default), and `ensemble` "
         f"is the default pipeline with `--ensemble {arguments.ensemble}` (thresholds tuned out "
         "of fold, every rule). "
         "AUROC does not depend on the decisions, so the first four columns agree there.",

@@ -74,27 +74,32 @@ def evidence_table(examples: list[Example]) -> list[str]:
 
 
 def sinus_label_table(examples: list[Example]) -> list[str]:
-    """How each source labels the sinus rhythms of records measured at 50-60 bpm, where the
-    rate rule says bradycardia and some conventions still call the rate normal."""
+    """How each source labels the sinus rhythms of records measured under 50 bpm (bradycardia
+    by both definitions) and at 50-60 bpm (by the classic one only, ``rhythm.sinus_by_rate``)."""
     scoring = ecg.scoring_of(2021)
     normal, slow = scoring.class_of(rhythm.NSR), scoring.class_of(rhythm.SB)
-    counts: dict[str, list[int]] = {}
+    guideline, classic = rhythm.GUIDELINE_BRADYCARDIA_BELOW, rhythm.BRADYCARDIA_BELOW
+    counts: dict[tuple[str, str], list[int]] = {}
     for example in examples:
         rate = rhythm.measured_rate(example.item.rhythm_features)
         labels = ecg.label_vector(example.item.dx, scoring)
-        if rate is None or not 50.0 <= rate < 60.0 or not (labels[normal] or labels[slow]):
+        if rate is None or rate >= classic or not (labels[normal] or labels[slow]):
             continue
+        band = f"under {guideline:.0f}" if rate < guideline else f"{guideline:.0f}-{classic:.0f}"
         kind = 2 if labels[normal] and labels[slow] else int(bool(labels[slow]))
-        counts.setdefault(ecg.source(Path(example.name)), [0, 0, 0])[kind] += 1
+        counts.setdefault((ecg.source(Path(example.name)), band), [0, 0, 0])[kind] += 1
     lines = [
-        "### Sinus labels at a measured 50-60 bpm, by source",
+        "### Sinus labels under 60 bpm, by source",
         "",
-        "Records labelled sinus rhythm or sinus bradycardia whose measured rate lies in "
-        "50-60 bpm; the rate rule names sinus bradycardia (under 60 bpm).",
+        "Records labelled sinus rhythm or sinus bradycardia whose measured rate lies under "
+        f"{classic:.0f} bpm. Under {guideline:.0f} bpm both definitions of sinus bradycardia "
+        f"hold; at {guideline:.0f}-{classic:.0f} only the classic one (under {classic:.0f}), "
+        f"not the 2018 guideline's (under {guideline:.0f}), and `bradycardia band` names sinus "
+        "rhythm and sinus bradycardia both.",
         "",
-        "| source | sinus rhythm only | sinus bradycardia only | both |",
-        "|---|---|---|---|",
+        "| source | measured bpm | sinus rhythm only | sinus bradycardia only | both |",
+        "|---|---|---|---|---|",
     ]
-    for source, (only_normal, only_slow, both) in sorted(counts.items()):
-        lines.append(f"| {source} | {only_normal} | {only_slow} | {both} |")
+    for (source, band), (only_normal, only_slow, both) in sorted(counts.items()):
+        lines.append(f"| {source} | {band} | {only_normal} | {only_slow} | {both} |")
     return [*lines, ""]

@@ -80,7 +80,9 @@ class EcgConfig(Checked):
     scoring tables). ``lead_dropout`` is the share of training windows reduced to a smaller
     lead set. ``loss`` must be a multi-label loss: a record may carry several diagnoses.
     ``rhythm_rules`` keeps one base rhythm per record and names a sinus rhythm by the heart
-    rate the R-peak detector measured (``models.ecg.rhythm.resolve_rhythm``);
+    rate the R-peak detector measured (``models.ecg.rhythm.resolve_rhythm``), with
+    ``bradycardia_band`` naming sinus rhythm and sinus bradycardia both at 50-60 bpm, where the
+    two definitions of bradycardia in use disagree (``models.ecg.rhythm.sinus_by_rate``);
     ``irregularity_rules`` then removes the irregular rhythms (atrial fibrillation, premature
     beats, sinus arrhythmia) from a record whose RR series is regular, and names atrial
     fibrillation where the RR series is irregularly irregular and no P wave repeats
@@ -101,6 +103,7 @@ class EcgConfig(Checked):
     window_seconds: PositiveFloat = 10.0
     rhythm_features: bool = True
     rhythm_rules: bool = True
+    bradycardia_band: bool = True
     irregularity_rules: bool = True
     premature_rules: bool = True
     morphology_features: bool = False
@@ -121,6 +124,7 @@ CONFIG = EcgConfig
 # section is filled field by field only where the merge of saved and legacy settings is deep.
 LEGACY_SETTINGS: dict[str, Any] = {
     "rhythm_rules": False,
+    "bradycardia_band": False,
     "irregularity_rules": False,
     "premature_rules": False,
     "morphology_features": False,
@@ -384,7 +388,10 @@ def decide(
     labels = (probabilities >= thresholds).astype(int)
     class_of = scoring_of(config.classes_year).class_of
     if config.rhythm_rules:
-        labels = resolve_rhythm(labels, probabilities, thresholds, class_of, measured_rate(rhythm))
+        rate = measured_rate(rhythm)
+        labels = resolve_rhythm(
+            labels, probabilities, thresholds, class_of, rate, config.bradycardia_band
+        )
     if config.irregularity_rules:
         labels = resolve_irregularity(labels, rhythm, class_of)
     if config.premature_rules:
