@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.core.config import from_dict, to_dict
+from models.core.config import to_dict
 from models.core.thresholds import keep_ranked_classes, shrink_toward_shared
 from models.ecg.rhythm import (
     AF,
@@ -24,7 +24,7 @@ from models.ecg.rhythm import (
 )
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.wfdb_ecg import LEADS, EcgHeader
-from models.tasks import ecg
+from models.tasks import ecg, pipeline
 from models.tasks.contract import TrainedModel
 
 FREQUENCY = 250.0
@@ -170,9 +170,11 @@ def test_the_ecg_task_applies_the_rules_and_older_models_keep_deciding_without_t
 
     assert base_rhythms(model, 43.0) == [0, 1, 0, 0]
     assert base_rhythms(model, 55.0) == [1, 1, 0, 0]
-    for rule in ("rhythm_rules", "bradycardia_band"):
-        saved = {key: value for key, value in to_dict(config).items() if key != rule}
-        assert not getattr(from_dict(ecg.CONFIG, {**ecg.LEGACY_SETTINGS, **saved}), rule)
-    saved = {key: value for key, value in to_dict(config).items() if key != "bradycardia_band"}
-    older = replace(model, config=from_dict(ecg.CONFIG, {**ecg.LEGACY_SETTINGS, **saved}))
-    assert base_rhythms(older, 55.0) == [0, 1, 0, 0]
+
+    def saved_before(rule: str) -> ecg.EcgConfig:
+        return pipeline.saved_config(ecg, {k: v for k, v in to_dict(config).items() if k != rule})
+
+    assert not saved_before("rhythm_rules").rhythm_rules
+    older = saved_before("bradycardia_band")
+    assert not older.bradycardia_band
+    assert base_rhythms(replace(model, config=older), 55.0) == [0, 1, 0, 0]

@@ -177,16 +177,16 @@ def test_metadata_grows_by_the_morphology_only_when_on() -> None:
 def test_an_older_model_decides_without_morphology() -> None:
     """A saved configuration from before the morphology settings reads back with both off,
     so an older model folder keeps its outputs; a new one has the rules as configured."""
-    from models.core.config import from_dict, to_dict
-    from models.tasks.ecg import LEGACY_SETTINGS, EcgConfig
-    from models.tasks.pipeline import with_legacy
+    from models.core.config import to_dict
+    from models.tasks import ecg
+    from models.tasks.pipeline import saved_config
 
-    saved = to_dict(EcgConfig(morphology_rules=True))
+    saved = to_dict(ecg.EcgConfig(morphology_rules=True))
     del saved["morphology_features"], saved["morphology_rules"]
-    older = from_dict(EcgConfig, with_legacy(LEGACY_SETTINGS, saved))
+    older = saved_config(ecg, saved)
     assert not older.morphology_features and not older.morphology_rules
-    current = from_dict(EcgConfig, with_legacy(LEGACY_SETTINGS, to_dict(EcgConfig())))
-    assert current.morphology_rules == EcgConfig().morphology_rules
+    current = saved_config(ecg, to_dict(ecg.EcgConfig()))
+    assert current.morphology_rules == ecg.EcgConfig().morphology_rules
 
 
 def test_real_records_give_finite_features(ecg_folder: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 import scipy.special
 import torch
 
-from models.core.config import ConfigError, from_dict, to_dict
+from models.core.config import ConfigError, to_dict
 from models.core.progress import quiet
 from models.pcg import decisions
 from models.pcg.decisions import WORST_QUALITY, DecisionSettings, LogisticStage
@@ -21,7 +21,6 @@ from models.pcg.prior import PriorConfig
 from models.tasks import murmur, pipeline
 from models.tasks.contract import TrainedModel
 from models.tasks.murmur_config import MurmurConfig
-from models.tasks.pipeline import with_legacy
 
 LOGISTIC = DecisionSettings(
     outcome_stage=True, outcome_model="logistic", trials=4, prior=PriorConfig(murmur=(0, 0, 1))
@@ -156,10 +155,10 @@ def test_the_configuration_checks_the_choice_and_old_models_keep_their_settings(
     saved = to_dict(MurmurConfig(outcome_stage=True))
     del saved["outcome_model"]  # as a model saved before the choice existed
     del saved["train"]["ensemble"]  # and before fold ensembles: one network
-    older = from_dict(MurmurConfig, with_legacy(murmur.LEGACY_SETTINGS, saved))
+    older = pipeline.saved_config(murmur, saved)
     assert older.outcome_model == "boosted" and older.train.ensemble == 1
     assert murmur.decision_settings(older).outcome_model == "boosted"
-    current = from_dict(MurmurConfig, with_legacy(murmur.LEGACY_SETTINGS, to_dict(MurmurConfig())))
+    current = pipeline.saved_config(murmur, to_dict(MurmurConfig()))
     assert (current.outcome_model, current.train.ensemble) == ("logistic", 5)
 
 

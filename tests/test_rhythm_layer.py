@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfiltfilt
 
-from models.core.config import from_dict, to_dict
+from models.core.config import to_dict
 from models.ecg import rhythm as rh
 from models.formats.scoring_tables import load_ecg_scoring
 from models.formats.wfdb_ecg import LEADS
-from models.tasks import ecg
+from models.tasks import ecg, pipeline
 
 FREQUENCY = 250.0
 SECONDS = 10.0
@@ -180,7 +180,7 @@ def test_the_task_applies_each_rhythm_rule_and_older_models_do_not(
     assert on(ecg.decide(config, probabilities, thresholds, measured, None), scoring, named)
     saved = to_dict(config)
     del saved[rule]
-    older = from_dict(ecg.CONFIG, {**ecg.LEGACY_SETTINGS, **saved})
+    older = pipeline.saved_config(ecg, saved)
     assert not getattr(older, rule)
     labels = ecg.decide(older, probabilities, thresholds, measured, None)
     assert on(labels, scoring, rh.NSR) and not on(labels, scoring, named)

@@ -190,7 +190,7 @@ def load(task: Task, model_folder: str | Path, device: str | None = None) -> Tra
     metadata = storage.read_metadata(model_folder)
     source = Path(model_folder) / storage.METADATA_FILE
     try:
-        config = from_dict(task.CONFIG, with_legacy(task.LEGACY_SETTINGS, metadata["config"]))
+        config = saved_config(task, metadata["config"])
         thresholds = saved_thresholds(metadata)
     except KeyError as error:
         raise DataError(source, f"lacks the entry {error}; the model folder is damaged") from None
@@ -207,6 +207,13 @@ def load(task: Task, model_folder: str | Path, device: str | None = None) -> Tra
     stages = metadata.get("stages", {})  # models saved before second stages have none
     network = network.to(chosen).eval()
     return TrainedModel(task.TASK, config, network, chosen, thresholds, training, stages)
+
+
+def saved_config(task: Task, saved: dict[str, Any]) -> Any:
+    """The configuration a model folder's saved settings describe: every setting added after
+    the model was saved takes the value that keeps the model deciding as it did
+    (``task.LEGACY_SETTINGS``)."""
+    return from_dict(task.CONFIG, with_legacy(task.LEGACY_SETTINGS, saved))
 
 
 def with_legacy(legacy: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
