@@ -9,6 +9,8 @@ the main process validates, tunes thresholds and writes the model folder.
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -18,6 +20,8 @@ import torch.distributed as dist
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+exchanges = itertools.count()  # numbers the scores this process has exchanged
 
 
 def requested() -> bool:
@@ -95,18 +99,26 @@ def main_first(work: Callable[[], Result]) -> Result:
     return work()
 
 
-def broadcast(value: Item) -> Item:
-    """The main process's ``value`` in every process (``value`` itself without a group).
+def broadcast_score(score: float | None) -> float | None:
+    """The main process's held-out ``score`` in every process (``score`` itself without a group).
 
-    What only the main process knows, such as the held-out score it validated, then decides the
-    same thing everywhere: a process that stopped training alone would leave the others
-    waiting for its gradients.
+    What only the main process knows decides the same thing everywhere: a process that stopped
+    training alone would leave the others waiting for its gradients.
+
+    The score travels through the group's key-value store, not through a collective. A
+    collective's tensors stay with the backend's worker thread a moment after it returns, and the
+    gloo threads outlive ``destroy_process_group`` once DistributedDataParallel has used the
+    group; a worker thread left releasing a tensor made in Python when the interpreter shuts down
+    aborts the process ("terminate called without an active exception") after a run that
+    otherwise succeeded. Every process asks for the same numbered keys in the same order.
     """
     if not active():
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+        return score
+    store = dist.group.WORLD.get_group_store()
+    key = f"score/{next(exchanges)}"
+    if is_main():
+        store.set(key, json.dumps(score))
+    return json.loads(store.get(key))
 
 
 def barrier() -> None:

@@ -298,7 +298,7 @@ def judge(
     the others' gradients). Only the main process copies the weights it keeps.
     """
     if rule.follows_score:
-        score = distributed.broadcast(score)
+        score = distributed.broadcast_score(score)
     if score is None or not rule.counts(epoch, score):
         return
     if rule.observe(state, epoch, score) and distributed.is_main():
