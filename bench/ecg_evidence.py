@@ -38,7 +38,7 @@ def evidence_table(examples: list[Example]) -> list[str]:
     measured = np.stack([e.item.rhythm_features for e in examples])
     found = measured[:, rhythm.FOUND] > 0
     groups = [
-        (name, labels[:, [scoring.class_of(code) for code in codes]].any(axis=1))
+        (name, labels[:, rhythm.scored(scoring.class_of, codes)].any(axis=1))
         for name, codes in RHYTHM_GROUPS
     ]
     groups.append(("none of these", ~np.any([member for _, member in groups], axis=0)))

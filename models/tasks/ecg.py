@@ -48,6 +48,7 @@ from models.ecg.rhythm import (
     resolve_irregularity,
     resolve_premature,
     resolve_rhythm,
+    scored,
 )
 from models.formats.scoring_tables import EcgScoring, load_ecg_scoring
 from models.formats.wfdb_ecg import (
@@ -185,8 +186,8 @@ def stratum(path: Path) -> str:
 def first_scored_class(codes: Sequence[str], scoring: EcgScoring) -> str:
     """The code of the first scored class among ``codes`` in class order, ``unscored`` if none:
     what folds and the hold-out split are stratified on."""
-    scored = sorted(i for i in (scoring.class_of(code) for code in codes) if i is not None)
-    return scoring.codes[scored[0]] if scored else "unscored"
+    indices = scored(scoring.class_of, codes)
+    return scoring.codes[min(indices)] if indices else "unscored"
 
 
 def cache_records(folder: str | Path, config: EcgConfig, log) -> list[CachedRecord]:
